@@ -1,0 +1,50 @@
+# pulse: every target sets up what it needs (virtualenv, packages, redis-server).
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check lint types unit bench bench-smoke setup redis-server clean
+
+demo: setup redis-server
+	$(BIN)/pulse run
+
+test: check
+
+check: setup redis-server lint types unit
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The tests and the embedded demo run a private redis-server; install Debian's when missing.
+redis-server:
+	@if [ -n "$$PULSE_REDIS_SERVER" ] || command -v redis-server >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing redis-server (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; \
+	else echo "redis-server not found: install it (apt-get install redis-server) or set PULSE_REDIS_SERVER" >&2; exit 1; fi
+
+lint: setup
+	$(BIN)/ruff format --check src dataflows tests bench
+	$(BIN)/ruff check src dataflows tests bench
+
+types: setup
+	$(BIN)/mypy
+
+unit: setup redis-server
+	$(BIN)/pytest -q
+
+bench: setup redis-server
+	$(BIN)/python bench/replay.py --json bench/results/latest.json
+
+bench-smoke: setup redis-server
+	$(BIN)/python bench/replay.py --events 20000 --contacts 2000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

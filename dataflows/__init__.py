@@ -1,0 +1,1 @@
+"""Bytewax dataflow definitions: thin wiring of pulse's sources, steps and sinks."""

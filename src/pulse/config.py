@@ -1,0 +1,28 @@
+"""Run configuration: everything `pulse run` and the dataflow need, in one struct."""
+
+from __future__ import annotations
+
+import msgspec
+
+from pulse.connectors.generator import GeneratorConfig
+from pulse.state import DEFAULT_STATE_TTL_S
+
+__all__ = ["RunConfig"]
+
+
+class RunConfig(msgspec.Struct, kw_only=True):
+    """Options of one run. `inputs` empty means the synthetic generator."""
+
+    rules_path: str
+    redis_url: str
+    prefix: str = "pulse"
+    inputs: list[str] = []
+    generator: GeneratorConfig = msgspec.field(default_factory=GeneratorConfig)
+    batch_size: int = 1000
+    is_live: bool = False
+    until_ms: int | None = None
+    """In replay, the watermark at the end of input (fires timers due before it)."""
+    show_console: bool = True
+    triggers_path: str | None = None
+    dead_letters_path: str | None = None
+    state_ttl_s: int = DEFAULT_STATE_TTL_S

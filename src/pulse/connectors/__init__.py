@@ -1,0 +1,1 @@
+"""Sources and sinks: files, the synthetic generator, Redis streams, Kafka."""

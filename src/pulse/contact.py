@@ -1,0 +1,95 @@
+"""The state pulse keeps per contact, as one compact msgpack value in Redis.
+
+`ContactState` is everything the journey logic needs to decide the next step
+for one contact: windowed counts, recency, session, cart, purchases, score
+parts, stage, flags and pending timers. It is encoded `array_like` (field
+order matters: only ever append new fields, with defaults) so a typical
+contact costs a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["ContactState", "Timer", "decode_state", "encode_state"]
+
+
+class Timer(msgspec.Struct, array_like=True, gc=False):
+    """A pending event-time timer: fires when the watermark passes `due_ms`."""
+
+    due_ms: int
+    episode: str
+    """What armed it (cart episode, session and product, order id, last event id)."""
+    trigger: str
+    """Name of the trigger spec in the rules file."""
+
+
+class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
+    """One contact's state. Times are event time in epoch milliseconds."""
+
+    first_ts: int = 0
+    last_ts: int = 0
+    """Newest event time applied; the dedupe horizon and recency are measured from it."""
+    recent_ids: list[int] = []
+    """Flat `[ts, id_hash, ...]` of events inside the dedupe window."""
+    counts: dict[str, list[int]] = {}
+    """Per event type, age-graded buckets (see `pulse.windows`)."""
+    points: dict[str, float] = {}
+    """Decayed points per rule name, as of `points_ts`."""
+    points_ts: int = 0
+    purchases: int = 0
+    revenue: float = 0.0
+    cart: dict[str, list[float]] = {}
+    """Open cart: product id -> [quantity, unit price]."""
+    cart_episode: str = ""
+    """Event id of the add that opened the current cart; empty when the cart is empty."""
+    last_cancel_ts: dict[str, int] = {}
+    """Newest time of each event type that cancels a timer (checkout, purchase, add)."""
+    session_start: int = 0
+    session_id: str = ""
+    session_views: dict[str, int] = {}
+    """Product views in the current session, per product id."""
+    stage: str = "awareness"
+    stage_history: list[tuple[int, str]] = []
+    welcomed: bool = False
+    sales_ready_armed: bool = True
+    lost: bool = False
+    fired: dict[str, str] = {}
+    """Per trigger name, the last episode it fired for (once per episode)."""
+    timers: dict[str, Timer] = {}
+    """Pending timers by slot: the trigger name, or `name:order_id` for per-order ones."""
+    signup_ts: int = 0
+    last_active_ts: int = 0
+    """Newest contact-initiated event (sends such as `email_sent` are not activity)."""
+
+    def has_cart(self) -> bool:
+        """Whether the contact holds an open cart."""
+        return bool(self.cart)
+
+    def cart_value(self) -> float:
+        """Value of the open cart."""
+        return sum(qty * price for qty, price in self.cart.values())
+
+    def next_due_ms(self) -> int | None:
+        """The earliest pending timer, if any."""
+        return min((t.due_ms for t in self.timers.values()), default=None)
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(ContactState)
+
+
+def encode_state(state: ContactState) -> bytes:
+    """Serialise a contact's state for Redis.
+
+    >>> decode_state(encode_state(ContactState(purchases=2))).purchases
+    2
+    """
+    return _ENCODER.encode(state)
+
+
+def decode_state(raw: bytes | None) -> ContactState:
+    """Deserialise a contact's state; `None` (no key) is a new contact."""
+    if raw is None:
+        return ContactState()
+    return _DECODER.decode(raw)

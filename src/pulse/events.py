@@ -1,0 +1,198 @@
+"""Input events: the wire format, its strict decoder, and dead letters.
+
+An event is one JSON object (one line in a file, one Kafka message):
+
+    {"event_id": "e1", "type": "add_to_cart", "ts": "2026-01-05T10:00:00Z",
+     "contact_id": "c42", "props": {"product_id": "p1", "price": 19.9}}
+
+`decode_event` turns raw bytes into an `Event` or raises `EventError`; it never
+raises anything else. Segment/RudderStack and GA4 event names are mapped onto
+pulse's canonical types at this edge, so nothing downstream sees vendor names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import orjson
+
+from pulse.errors import EventError
+
+__all__ = [
+    "CANONICAL_TYPES",
+    "MAX_LINE_BYTES",
+    "Event",
+    "EventDecoder",
+    "Rejected",
+    "decode_event",
+    "derive_event_id",
+    "parse_ts",
+]
+
+MAX_LINE_BYTES = 1 << 20
+"""Default largest accepted event, in bytes; larger lines become dead letters unread."""
+
+CANONICAL_TYPES: frozenset[str] = frozenset(
+    {
+        "page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
+        "cart_view", "checkout_started", "purchase", "refund", "signup", "login",
+        "identify", "email_sent", "email_open", "email_click", "sms_click", "push_open",
+        "form_submit", "webinar_attended", "survey_response", "review_submitted",
+        "unsubscribe", "consent",
+    }
+)  # fmt: skip
+
+# Vendor vocabularies mapped at the edge (Segment e-commerce spec v2, GA4 recommended events).
+VENDOR_TYPES: dict[str, str] = {
+    "Page Viewed": "page_view", "Product Viewed": "product_view",
+    "Products Searched": "search", "Product Added": "add_to_cart",
+    "Product Removed": "remove_from_cart", "Cart Viewed": "cart_view",
+    "Checkout Started": "checkout_started", "Order Completed": "purchase",
+    "Order Refunded": "refund", "Signed Up": "signup", "Signed In": "login",
+    "Email Opened": "email_open", "Email Link Clicked": "email_click",
+    "page_view": "page_view", "view_item": "product_view", "view_item_list": "page_view",
+    "view_cart": "cart_view", "begin_checkout": "checkout_started", "sign_up": "signup",
+    "generate_lead": "form_submit",
+}  # fmt: skip
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A decoded, validated clickstream event. `key` is the contact it belongs to."""
+
+    event_id: str
+    type: str
+    ts_ms: int
+    key: str
+    contact_id: str | None
+    anonymous_id: str | None
+    props: dict[str, Any]
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A dead letter: input pulse could not use, why, and where it came from."""
+
+    reason: str
+    raw: str
+    source: str
+    offset: int
+
+
+class _Wire(msgspec.Struct, frozen=True, gc=False):
+    type: str
+    ts: str | int
+    event_id: str | None = None
+    contact_id: str | int | None = None
+    anonymous_id: str | int | None = None
+    props: dict[str, Any] = {}
+
+
+_NUMERIC_PROPS = ("price", "quantity", "cart_value", "revenue")
+_STRING_PROPS = ("product_id", "order_id", "channel")
+_MIN_TS_MS = 946_684_800_000  # 2000-01-01: smaller numbers are seconds or garbage
+_MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+
+
+def parse_ts(value: str | int) -> int:
+    """Event time in epoch milliseconds, from ISO-8601 with a zone or epoch ms.
+
+    >>> parse_ts("2026-01-05T10:00:00Z")
+    1767607200000
+    >>> parse_ts(1767607200000)
+    1767607200000
+    """
+    if isinstance(value, int):
+        ts_ms = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(f"`ts`: expected ISO-8601 or epoch ms, got `{value[:40]}`") from None
+        if parsed.tzinfo is None:
+            raise EventError(f"`ts`: `{value[:40]}` has no time zone (add `Z` or `+00:00`)")
+        ts_ms = int(parsed.timestamp() * 1000)
+    if not _MIN_TS_MS <= ts_ms < _MAX_TS_MS:
+        raise EventError(f"`ts`: {ts_ms} is outside 2000..2100 in epoch milliseconds")
+    return ts_ms
+
+
+def derive_event_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
+    """A stable id for events that carry none: the same content always gives the same id.
+
+    >>> derive_event_id("page_view", 1, "c1", {}) == derive_event_id("page_view", 1, "c1", {})
+    True
+    """
+    body = orjson.dumps([type_, ts_ms, key, props], option=orjson.OPT_SORT_KEYS)
+    return "h:" + hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+class EventDecoder:
+    """Decodes raw lines into `Event`s, accepting the canonical types plus `extra_types`."""
+
+    def __init__(
+        self, extra_types: frozenset[str] = frozenset(), max_bytes: int = MAX_LINE_BYTES
+    ) -> None:
+        self._decoder = msgspec.json.Decoder(_Wire)
+        self._types = {t: t for t in CANONICAL_TYPES | extra_types} | VENDOR_TYPES
+        self._max_bytes = max_bytes
+
+    def decode(self, raw: bytes) -> Event:
+        """Decode one event or raise `EventError` saying what is wrong."""
+        if len(raw) > self._max_bytes:
+            raise EventError(f"event is {len(raw)} bytes, over the {self._max_bytes} byte limit")
+        try:
+            wire = self._decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise EventError(str(exc)) from exc
+        return self._validate(wire)
+
+    def _validate(self, wire: _Wire) -> Event:
+        type_ = self._types.get(wire.type)
+        if type_ is None:
+            raise EventError(
+                f"unknown event type `{wire.type[:60]}`; declare it under `event_types` "
+                "in the rules file to accept it"
+            )
+        contact_id = _as_id(wire.contact_id, "contact_id")
+        anonymous_id = _as_id(wire.anonymous_id, "anonymous_id")
+        if contact_id is None and anonymous_id is None:
+            raise EventError("event has neither `contact_id` nor `anonymous_id`")
+        key = contact_id if contact_id is not None else "anon:" + str(anonymous_id)
+        ts_ms = parse_ts(wire.ts)
+        _check_props(wire.props)
+        event_id = wire.event_id or derive_event_id(type_, ts_ms, key, wire.props)
+        return Event(event_id, type_, ts_ms, key, contact_id, anonymous_id, wire.props)
+
+
+def _as_id(value: str | int | None, name: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if not text or len(text) > 256:
+        raise EventError(f"`{name}` must be 1 to 256 characters, got {len(text)}")
+    return text
+
+
+def _check_props(props: dict[str, Any]) -> None:
+    for name in _NUMERIC_PROPS:
+        value = props.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise EventError(f"`props.{name}`: expected a number, got `{value!r:.40}`")
+    for name in _STRING_PROPS:
+        value = props.get(name)
+        if value is not None and not isinstance(value, str | int):
+            raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
+
+
+_DEFAULT_DECODER = EventDecoder()
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode one event with the canonical vocabulary; raises `EventError` only.
+
+    >>> decode_event(b'{"type":"signup","ts":1767607200000,"contact_id":"c1"}').type
+    'signup'
+    """
+    return _DEFAULT_DECODER.decode(raw)

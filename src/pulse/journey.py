@@ -1,0 +1,396 @@
+"""A contact's journey: applying one event, or the passing of time, to its state.
+
+Pure functions over `ContactState` and the loaded `Rules`: no I/O. The engine
+loads states from Redis, calls `Journey.apply` for each event in arrival order
+and `Journey.fire_due` when the watermark passes pending timers, then writes
+the states back.
+
+Determinism: before an event is applied, the contact's timers that were due
+before `max(event time, watermark at arrival)` fire first. That is exactly what
+would have happened had the watermark been processed event by event, so the
+triggers do not depend on how the input was cut into batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pulse import windows
+from pulse.contact import ContactState, Timer
+from pulse.events import Event
+from pulse.rules import (
+    AbandonCart,
+    BrowseAbandon,
+    LostCustomer,
+    PostPurchase,
+    Rescue,
+    Rules,
+    SalesReady,
+    TriggerSpec,
+    Welcome,
+    WelcomeBack,
+    trigger_kind,
+)
+from pulse.scoring import add_points, condition_context, score_at, stage_of
+from pulse.triggers import Trigger, iso_ms, trigger_id
+
+__all__ = ["DEDUPE_WINDOW_MS", "PASSIVE_TYPES", "Journey"]
+
+DEDUPE_WINDOW_MS = 3_600_000
+"""Event ids are remembered this long (event time) behind a contact's newest event."""
+
+PASSIVE_TYPES = frozenset({"email_sent"})
+"""Events pulse's side caused; they are counted but are not the contact's activity."""
+
+_HISTORY = 10
+
+
+class Journey:
+    """Applies events and timers to contact states under one rules version."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        enabled = [spec for spec in rules.triggers if spec.enabled]
+        self._specs: dict[str, TriggerSpec] = {spec.name: spec for spec in enabled}
+        self._welcome = [s for s in enabled if isinstance(s, Welcome)]
+        self._abandon = [s for s in enabled if isinstance(s, AbandonCart)]
+        self._browse = [s for s in enabled if isinstance(s, BrowseAbandon)]
+        self._sales = [s for s in enabled if isinstance(s, SalesReady)]
+        self._rescue = [s for s in enabled if isinstance(s, Rescue)]
+        self._lost = [s for s in enabled if isinstance(s, LostCustomer)]
+        self._back = [s for s in enabled if isinstance(s, WelcomeBack)]
+        self._post = [s for s in enabled if isinstance(s, PostPurchase)]
+        self._point_rules = {
+            type_: list(rules.rules_for(type_))
+            for type_ in {rule.event for rule in rules.scoring.rules}
+        }
+
+    # -- dedupe ---------------------------------------------------------------
+
+    def admit(self, state: ContactState, event: Event) -> str | None:
+        """Record the event id; returns why the event must be skipped, or `None`."""
+        horizon = state.last_ts - DEDUPE_WINDOW_MS
+        if state.last_ts and event.ts_ms < horizon:
+            return (
+                f"stale: event time {iso_ms(event.ts_ms)} is more than 1h before the "
+                f"contact's newest event {iso_ms(state.last_ts)} (already processed?)"
+            )
+        digest = int.from_bytes(
+            hashlib.blake2b(event.event_id.encode(), digest_size=8).digest(), "big", signed=True
+        )
+        recent = state.recent_ids
+        for i in range(1, len(recent), 2):
+            if recent[i] == digest:
+                return "duplicate"
+        new_last = max(state.last_ts, event.ts_ms)
+        keep_from = new_last - DEDUPE_WINDOW_MS
+        kept = [v for i in range(0, len(recent), 2) if recent[i] >= keep_from for v in recent[i : i + 2]]
+        kept += [event.ts_ms, digest]
+        state.recent_ids = kept
+        return None
+
+    # -- events ---------------------------------------------------------------
+
+    def apply(
+        self, state: ContactState, event: Event, watermark_ms: int, out: list[Trigger]
+    ) -> None:
+        """Apply one admitted event, appending the triggers it fires to `out`."""
+        ts = event.ts_ms
+        self.fire_due(state, event.key, max(ts, watermark_ms), out)
+        is_active = event.type not in PASSIVE_TYPES
+        if is_active and state.lost:
+            state.lost = False
+            for spec in self._back:
+                self._emit(out, state, event.key, spec, ts, event.event_id, {"event": event.event_id})
+        if not state.first_ts:
+            state.first_ts = ts
+        if is_active:
+            self._track_session(state, event)
+        windows.add(state.counts.setdefault(event.type, []), ts)
+        self._apply_commerce(state, event, out)
+        score_before = score_at(state, ts, self.rules.scoring)
+        self._apply_points(state, event)
+        state.last_ts = max(state.last_ts, ts)
+        if is_active:
+            state.last_active_ts = max(state.last_active_ts, ts)
+            self._arm_silence_timers(state, event)
+        self._update_stage(state, ts)
+        self._check_welcome(state, event, out)
+        self._check_sales_ready(state, event, score_before, out)
+
+    def _track_session(self, state: ContactState, event: Event) -> None:
+        gap = event.ts_ms - state.last_active_ts
+        if not state.session_id or gap > self.rules.session_gap_ms:
+            state.session_id = event.event_id
+            state.session_start = event.ts_ms
+            state.session_views = {}
+
+    def _apply_commerce(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
+        ts, props, type_ = event.ts_ms, event.props, event.type
+        match type_:
+            case "add_to_cart":
+                self._add_to_cart(state, event)
+            case "remove_from_cart":
+                self._remove_from_cart(state, event)
+            case "purchase":
+                self._purchase(state, event)
+            case "refund":
+                self._refund(state, event)
+            case "product_view":
+                self._product_view(state, event)
+            case _:
+                pass
+        for spec in self._abandon:
+            if type_ in spec.cancel_on:
+                state.timers.pop(spec.name, None)
+        if type_ in ("checkout_started", "purchase", "add_to_cart"):
+            state.last_cancel_ts[type_] = max(state.last_cancel_ts.get(type_, 0), ts)
+        if type_ == "signup":
+            state.signup_ts = state.signup_ts or ts
+        del props
+
+    def _check_welcome(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
+        for spec in self._welcome:
+            if event.type == spec.event and not state.welcomed:
+                state.welcomed = True
+                reason = {"event": event.event_id}
+                self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)
+
+    def _add_to_cart(self, state: ContactState, event: Event) -> None:
+        ts = event.ts_ms
+        if ts <= state.last_cancel_ts.get("purchase", 0):
+            return  # added before a purchase already seen: that cart was bought
+        props = event.props
+        product = str(props.get("product_id", "_"))
+        quantity = float(props.get("quantity") or 1)
+        price = float(props.get("price") or 0.0)
+        if not state.cart:
+            state.cart_episode = event.event_id
+        item = state.cart.setdefault(product, [0.0, price])
+        item[0] += quantity
+        item[1] = price
+        for spec in self._browse:
+            state.timers.pop(spec.name, None)
+        for abandon in self._abandon:
+            self._arm_abandon(state, abandon, ts)
+
+    def _arm_abandon(self, state: ContactState, spec: AbandonCart, ts: int) -> None:
+        if state.fired.get(spec.name) == state.cart_episode:
+            return  # one trigger per cart episode
+        if any(state.last_cancel_ts.get(t, 0) >= ts for t in spec.cancel_on):
+            return  # a checkout or purchase after this add already arrived (out of order)
+        due = ts + spec.after.ms
+        current = state.timers.get(spec.name)
+        if current is None or current.due_ms < due:
+            state.timers[spec.name] = Timer(due, state.cart_episode, spec.name)
+
+    def _remove_from_cart(self, state: ContactState, event: Event) -> None:
+        product = str(event.props.get("product_id", "_"))
+        item = state.cart.get(product)
+        if item is not None:
+            item[0] -= float(event.props.get("quantity") or item[0])
+            if item[0] <= 0:
+                del state.cart[product]
+        if not state.cart:
+            self._close_cart(state)
+
+    def _close_cart(self, state: ContactState) -> None:
+        state.cart = {}
+        state.cart_episode = ""
+        for spec in self._abandon:
+            state.timers.pop(spec.name, None)
+
+    def _purchase(self, state: ContactState, event: Event) -> None:
+        state.purchases += 1
+        revenue = event.props.get("revenue")
+        state.revenue += float(revenue) if revenue is not None else state.cart_value()
+        self._close_cart(state)
+        order = str(event.props.get("order_id") or event.event_id)
+        for spec in self._post:
+            due = event.ts_ms + spec.after.ms
+            state.timers[f"{spec.name}:{order}"] = Timer(due, order, spec.name)
+
+    def _refund(self, state: ContactState, event: Event) -> None:
+        order = event.props.get("order_id")
+        for spec in self._post:
+            if order is None:
+                for slot in [s for s in state.timers if s.startswith(spec.name + ":")]:
+                    del state.timers[slot]
+            else:
+                state.timers.pop(f"{spec.name}:{order}", None)
+
+    def _product_view(self, state: ContactState, event: Event) -> None:
+        product = event.props.get("product_id")
+        if product is None:
+            return
+        product = str(product)
+        views = state.session_views.get(product, 0) + 1
+        if views == 1 and len(state.session_views) >= 20:
+            return  # bound the per-session map; a 21st product is not tracked
+        state.session_views[product] = views
+        for spec in self._browse:
+            episode = f"{state.session_id}:{product}"
+            armed_here = state.fired.get(spec.name, "").startswith(state.session_id + ":")
+            pending = spec.name in state.timers
+            if views >= spec.min_views and not armed_here and not pending:
+                if state.last_cancel_ts.get("add_to_cart", 0) >= event.ts_ms:
+                    continue
+                due = event.ts_ms + spec.after.ms
+                state.timers[spec.name] = Timer(due, episode, spec.name)
+
+    def _apply_points(self, state: ContactState, event: Event) -> None:
+        rules = self._point_rules.get(event.type)
+        if not rules:
+            return
+        context: dict[str, Any] | None = None
+        for index, rule in rules:
+            program = self.rules.conditions.get(index)
+            if program is not None:
+                if context is None:
+                    context = condition_context(
+                        state, event.type, event.ts_ms, event.props, self.rules
+                    )
+                if not _holds(program, context):
+                    continue
+            add_points(state, rule, event.ts_ms, self.rules.scoring)
+
+    def _check_sales_ready(
+        self, state: ContactState, event: Event, score_before: float, out: list[Trigger]
+    ) -> None:
+        for spec in self._sales:
+            if not state.sales_ready_armed and score_before < spec.rearm_below:
+                state.sales_ready_armed = True
+            score = score_at(state, event.ts_ms, self.rules.scoring)
+            if state.sales_ready_armed and score >= spec.threshold and not state.lost:
+                state.sales_ready_armed = False
+                reason = {"event": event.event_id, "score_before": score_before}
+                self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)
+
+    def _arm_silence_timers(self, state: ContactState, event: Event) -> None:
+        ts = state.last_active_ts
+        for spec in self._rescue:
+            if self._events_30d(state, event.ts_ms) >= spec.min_events_30d:
+                state.timers[spec.name] = Timer(ts + spec.silent_for.ms, event.event_id, spec.name)
+        for lost in self._lost:
+            if state.purchases >= 1:
+                state.timers[lost.name] = Timer(ts + lost.silent_for.ms, event.event_id, lost.name)
+
+    @staticmethod
+    def _events_30d(state: ContactState, ts: int) -> int:
+        window = windows.WINDOWS_MS["30d"]
+        return sum(
+            windows.count(buckets, ts, window)
+            for type_, buckets in state.counts.items()
+            if type_ not in PASSIVE_TYPES
+        )
+
+    def _update_stage(self, state: ContactState, ts: int) -> None:
+        score = score_at(state, ts, self.rules.scoring)
+        stage = stage_of(state, score, self.rules.stages)
+        if stage != state.stage:
+            state.stage = stage
+            state.stage_history = [*state.stage_history[-(_HISTORY - 1) :], (ts, stage)]
+
+    @staticmethod
+    def compact(state: ContactState) -> None:
+        """Merge aged window buckets and drop types with no events in the last 30 days."""
+        now = state.last_ts
+        compacted = {t: windows.compact(b, now) for t, b in state.counts.items()}
+        state.counts = {t: b for t, b in compacted.items() if b}
+
+    # -- time -----------------------------------------------------------------
+
+    def fire_due(self, state: ContactState, key: str, until_ms: int, out: list[Trigger]) -> None:
+        """Fire, in due order, every pending timer due strictly before `until_ms`."""
+        while state.timers:
+            slot, timer = min(state.timers.items(), key=lambda item: item[1].due_ms)
+            if timer.due_ms >= until_ms:
+                return
+            del state.timers[slot]
+            spec = self._specs.get(timer.trigger)
+            if spec is not None:
+                self._fire_timer(state, key, spec, timer, out)
+
+    def _fire_timer(
+        self, state: ContactState, key: str, spec: TriggerSpec, timer: Timer, out: list[Trigger]
+    ) -> None:
+        due = timer.due_ms
+        reason: dict[str, Any] = {"armed_by": timer.episode, "due": iso_ms(due)}
+        match spec:
+            case AbandonCart():
+                value = state.cart_value()
+                if state.cart_episode != timer.episode or value < spec.min_cart_value:
+                    return
+                reason |= {"cart_value": round(value, 2), "items": len(state.cart)}
+                self._emit(out, state, key, spec, due, timer.episode, reason)
+            case BrowseAbandon():
+                reason["product_id"] = timer.episode.rsplit(":", 1)[-1]
+                self._emit(out, state, key, spec, due, timer.episode, reason)
+            case Rescue():
+                reason["last_active"] = iso_ms(state.last_active_ts)
+                if self._emit(out, state, key, spec, due, timer.episode, reason):
+                    self._set_stage(state, due, "at_risk")
+            case LostCustomer():
+                if state.purchases < 1 or state.lost:
+                    return
+                reason["last_active"] = iso_ms(state.last_active_ts)
+                self._emit(out, state, key, spec, due, timer.episode, reason, marketing=False)
+                state.lost = True
+                self._set_stage(state, due, "lost")
+            case PostPurchase():
+                reason["order_id"] = timer.episode
+                self._emit(out, state, key, spec, due, timer.episode, reason)
+            case _:
+                pass
+
+    def _set_stage(self, state: ContactState, ts: int, stage: str) -> None:
+        if state.stage != stage:
+            state.stage = stage
+            state.stage_history = [*state.stage_history[-(_HISTORY - 1) :], (ts, stage)]
+
+    # -- output ---------------------------------------------------------------
+
+    def _emit(
+        self,
+        out: list[Trigger],
+        state: ContactState,
+        key: str,
+        spec: TriggerSpec,
+        ts: int,
+        episode: str,
+        reason: dict[str, Any],
+        *,
+        marketing: bool = True,
+    ) -> bool:
+        """Append a trigger unless suppressed (lost contact) or already fired for the episode."""
+        if marketing and state.lost:
+            return False
+        if state.fired.get(spec.name) == episode:
+            return False
+        state.fired[spec.name] = episode
+        score = score_at(state, ts, self.rules.scoring)
+        out.append(
+            Trigger(
+                trigger_id=trigger_id(key, spec.name, episode),
+                trigger=spec.name,
+                kind=trigger_kind(spec),
+                contact_id=key,
+                ts=iso_ms(ts),
+                ts_ms=ts,
+                score=score,
+                stage=state.stage,
+                channel=spec.channel,
+                rules_version=self.rules.version,
+                reason=reason,
+            )
+        )
+        return True
+
+
+def _holds(program: Any, context: dict[str, Any]) -> bool:
+    """Whether a CEL condition holds; a condition that errors (missing field) does not."""
+    try:
+        return program.execute(context) is True
+    except (ValueError, TypeError, RuntimeError, KeyError):
+        return False

@@ -1,0 +1,108 @@
+"""A private `redis-server` on a free loopback port, for `pulse run` and the tests.
+
+The binary is `$PULSE_REDIS_SERVER` or `redis-server` on the PATH. It runs with
+no persistence, in a scratch directory, and is stopped when the handle closes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from pulse.errors import ConfigError, StateError
+
+__all__ = ["PrivateRedis", "find_redis_server", "free_port"]
+
+
+def find_redis_server() -> str:
+    """Path of the redis-server binary to run; raises `ConfigError` when there is none."""
+    configured = os.environ.get("PULSE_REDIS_SERVER")
+    if configured:
+        return configured
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ConfigError(
+            "no `redis-server` found: install it (`apt-get install redis-server`), set "
+            "`PULSE_REDIS_SERVER`, or pass `--redis-url` to use a running Redis"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """Starts a redis-server; use as a context manager or call `stop()`."""
+
+    def __init__(self, data_dir: Path | None = None, timeout_s: float = 10.0) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pulse-redis-"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = self.data_dir / "redis.log"
+        binary = find_redis_server()
+        args = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.data_dir), "--logfile", str(self.log_path),
+            "--protected-mode", "no",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            try:
+                if client.ping():
+                    client.close()
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise StateError(f"redis-server did not start on port {self.port}:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server wrote to its log (and stderr), for error messages."""
+        text = self.log_path.read_text() if self.log_path.exists() else ""
+        if self._process.stderr is not None and self._process.poll() is not None:
+            text += self._process.stderr.read().decode(errors="replace")
+        return text
+
+    def stop(self) -> None:
+        """Stop the server and remove its scratch directory."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> PrivateRedis:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,163 @@
+"""What the CLI shows: progress while a run goes, its summary, and one contact.
+
+Summaries read pulse's counters back from Redis, so they report what was
+committed, not what a process believes it did.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections import Counter
+
+from bytewax.testing import run_main
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dataflows.clickstream import build_flow
+from pulse import windows
+from pulse.config import RunConfig
+from pulse.engine import Engine, SourceBatch
+from pulse.rules import Rules, load_rules
+from pulse.scoring import score_at, score_breakdown
+from pulse.state import ContactStore, KeyLayout, connect
+from pulse.triggers import iso_ms
+
+__all__ = ["RunReport", "print_contact", "run_flow"]
+
+
+class RunReport:
+    """Counts a run's progress and prints its summary."""
+
+    def __init__(self, config: RunConfig, *, show_progress: bool = False) -> None:
+        self.config = config
+        self.console = Console(stderr=True)
+        self.events = 0
+        self.rejected = 0
+        self.started = time.perf_counter()
+        self.elapsed_s = 0.0
+        self.totals: Counter[str] = Counter()
+        self.stages: dict[str, int] = {}
+        self._progress: Progress | None = None
+        self._task = None
+        if show_progress:
+            self._progress = Progress(
+                TextColumn("replay"), BarColumn(), TextColumn("{task.completed:,} events"),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                console=self.console, transient=True,
+            )  # fmt: skip
+            self._task = self._progress.add_task("replay", total=None, rate="")
+
+    def on_batch(self, batches: list[SourceBatch], engine: Engine) -> None:
+        """Called by the flow after each committed batch."""
+        self.events += sum(len(b.events) for b in batches)
+        self.rejected += sum(len(b.rejected) for b in batches)
+        if self._progress is not None and self._task is not None:
+            rate = self.events / max(time.perf_counter() - self.started, 1e-9)
+            self._progress.update(self._task, completed=self.events, rate=f"{rate:,.0f}/s")
+
+    def __enter__(self) -> RunReport:
+        if self._progress is not None:
+            self._progress.start()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed_s = time.perf_counter() - self.started
+        if self._progress is not None:
+            self._progress.stop()
+
+    def collect(self, store: ContactStore) -> None:
+        """Read the committed counters from Redis."""
+        stats, self.stages = store.counts()
+        self.totals = Counter(stats)
+
+    def print_summary(self) -> None:
+        """Triggers by kind, contacts by stage, throughput and memory."""
+        rate = self.events / self.elapsed_s if self.elapsed_s else 0.0
+        out = self.console
+        out.print(
+            f"\n[bold]pulse[/] processed {self.events:,} events in {self.elapsed_s:.1f}s "
+            f"({rate:,.0f} events/s), peak memory {peak_rss_mb():.0f} MiB"
+        )
+        counts = Table(title="counters", show_header=False)
+        for name in ("events", "duplicates", "late", "stale", "rejected", "triggers"):
+            counts.add_row(name, f"{self.totals.get(name, 0):,}")
+        kinds = Table(title="triggers by kind")
+        kinds.add_column("trigger")
+        kinds.add_column("fired", justify="right")
+        for name, value in sorted(self.totals.items()):
+            if name.startswith("trigger:"):
+                kinds.add_row(name.removeprefix("trigger:"), f"{value:,}")
+        stages = Table(title="contacts by stage")
+        stages.add_column("stage")
+        stages.add_column("contacts", justify="right")
+        for name, value in sorted(self.stages.items(), key=lambda kv: -kv[1]):
+            if value:
+                stages.add_row(name, f"{value:,}")
+        out.print(counts, kinds, stages)
+        if self.totals.get("rejected") and self.config.dead_letters_path:
+            out.print(f"dead letters written to {self.config.dead_letters_path}")
+
+
+def run_flow(config: RunConfig, report: RunReport) -> None:
+    """Run the dataflow in this process until its input ends."""
+    rules = load_rules(config.rules_path)
+    store = ContactStore(connect(config.redis_url), KeyLayout(config.prefix))
+    before, _ = store.counts()
+    flow, _factory = build_flow(config, rules, on_batch=report.on_batch)
+    with report:
+        run_main(flow)
+    report.collect(store)
+    report.totals.subtract(before)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_contact(
+    redis_url: str, prefix: str, contact: str, rules: Rules, at_ms: int | None
+) -> int:
+    """Print one contact's windows, score breakdown, stage, timers; 1 if unknown."""
+    store = ContactStore(connect(redis_url), KeyLayout(prefix))
+    state = store.read_contact(contact)
+    out = Console()
+    if state is None:
+        print(f"pulse: no state for contact `{contact}` under prefix `{prefix}`", file=sys.stderr)
+        return 1
+    now = at_ms or state.last_ts
+    score = score_at(state, now, rules.scoring)
+    out.print(f"[bold]{contact}[/]  stage [bold]{state.stage}[/]  score [bold]{score}[/]")
+    out.print(f"first seen {iso_ms(state.first_ts)}, last seen {iso_ms(state.last_ts)}")
+    out.print(f"purchases {state.purchases}, revenue {state.revenue:.2f}, lost {state.lost}")
+    if state.cart:
+        out.print(f"open cart: {len(state.cart)} items, value {state.cart_value():.2f}")
+    counts = Table(title=f"event counts at {iso_ms(now)}")
+    counts.add_column("type")
+    for name in windows.WINDOWS_MS:
+        counts.add_column(name, justify="right")
+    for type_, buckets in sorted(state.counts.items()):
+        row = [str(windows.count(buckets, now, ms)) for ms in windows.WINDOWS_MS.values()]
+        counts.add_row(type_, *row)
+    parts = Table(title="score breakdown (decayed rule points)")
+    parts.add_column("rule")
+    parts.add_column("points", justify="right")
+    for name, value in score_breakdown(state, now, rules.scoring).items():
+        parts.add_row(name, f"{value:.2f}")
+    timers = Table(title="pending timers")
+    timers.add_column("slot")
+    timers.add_column("due")
+    timers.add_column("armed by")
+    for slot, timer in sorted(state.timers.items(), key=lambda kv: kv[1].due_ms):
+        timers.add_row(slot, iso_ms(timer.due_ms), timer.episode)
+    history = Table(title="stage history")
+    history.add_column("at")
+    history.add_column("stage")
+    for ts, stage in state.stage_history:
+        history.add_row(iso_ms(ts), stage)
+    out.print(counts, parts, timers, history)
+    return 0

@@ -1,0 +1,431 @@
+"""Rules files: the YAML schema, its loader, and the checks that refuse a bad file.
+
+A rules file is data, never code: it is decoded with msgspec into the structs
+below, durations are parsed (`30m`, `14d`), and user-written conditions are CEL
+expressions compiled once at load. `load_rules` either returns a `Rules` or
+raises `RuleError` listing *every* problem, each naming the file, the path
+inside it (`$.triggers[1].after`) and the line.
+
+Read `rules/default.yaml` for a commented example of every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import cel
+import msgspec
+import yaml
+
+from pulse.duration import parse_duration_ms
+from pulse.errors import RuleError
+from pulse.events import CANONICAL_TYPES
+
+__all__ = [
+    "CONDITION_VARIABLES",
+    "Duration",
+    "PointRule",
+    "Rules",
+    "Scoring",
+    "Stages",
+    "TriggerSpec",
+    "default_rules_path",
+    "load_rules",
+    "parse_rules",
+]
+
+CONDITION_VARIABLES = frozenset({"type", "ts", "props", "contact"})
+"""Names a CEL condition may use: the event's `type`, `ts` (epoch ms), `props`, and `contact`."""
+
+
+class Duration:
+    """A span of event time, written `30m`, `1h30m`, `14d` or as seconds."""
+
+    __slots__ = ("ms",)
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __repr__(self) -> str:
+        return f"Duration(ms={self.ms})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Duration) and other.ms == self.ms
+
+    def __hash__(self) -> int:
+        return hash(self.ms)
+
+
+def _dur(text: str) -> Any:
+    return msgspec.field(default_factory=lambda: Duration(parse_duration_ms(text)))
+
+
+class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class PointRule(_Spec):
+    """Points for an event type, optionally only when a CEL condition holds."""
+
+    event: str
+    points: float
+    name: str = ""
+    when: str | None = None
+    cap: float | None = None
+
+
+class Scoring(_Spec):
+    """Rule points with continuous decay: `score * 2^(-dt / half_life)`."""
+
+    half_life: Duration = _dur("14d")
+    total_cap: float = 200.0
+    rules: list[PointRule] = []
+
+
+class Stages(_Spec):
+    """Lifecycle stage thresholds; `lost` is set by the `lost_customer` trigger."""
+
+    consideration_score: float = 10.0
+    decision_score: float = 40.0
+    cart_means_decision: bool = True
+    loyal_purchases: int = 3
+
+
+class _Trigger(_Spec, tag_field="kind"):
+    name: str = ""
+    channel: str | None = None
+    enabled: bool = True
+
+
+class Welcome(_Trigger, tag="welcome"):
+    """A contact's first `signup`."""
+
+    event: str = "signup"
+
+
+class AbandonCart(_Trigger, tag="abandon_cart"):
+    """Cart not empty and no checkout or purchase within `after` of the last add."""
+
+    after: Duration = _dur("30m")
+    min_cart_value: float = 0.0
+    cancel_on: list[str] = msgspec.field(
+        default_factory=lambda: ["checkout_started", "purchase"]
+    )
+
+
+class BrowseAbandon(_Trigger, tag="browse_abandon"):
+    """`min_views` views of one product in a session and no add to cart within `after`."""
+
+    min_views: int = 3
+    after: Duration = _dur("1h")
+
+
+class SalesReady(_Trigger, tag="sales_ready"):
+    """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`."""
+
+    threshold: float = 60.0
+    rearm_below: float = 40.0
+
+
+class Rescue(_Trigger, tag="rescue"):
+    """An engaged contact (`min_events_30d`) silent for `silent_for`; once per episode."""
+
+    silent_for: Duration = _dur("14d")
+    min_events_30d: int = 5
+
+
+class LostCustomer(_Trigger, tag="lost_customer"):
+    """A customer silent for `silent_for`; marked lost and suppressed until it returns."""
+
+    silent_for: Duration = _dur("90d")
+
+
+class WelcomeBack(_Trigger, tag="welcome_back"):
+    """A lost contact returns."""
+
+
+class PostPurchase(_Trigger, tag="post_purchase"):
+    """A follow-up `after` a purchase, cancelled by a refund of that order."""
+
+    after: Duration = _dur("3d")
+
+
+TriggerSpec = (
+    Welcome
+    | AbandonCart
+    | BrowseAbandon
+    | SalesReady
+    | Rescue
+    | LostCustomer
+    | WelcomeBack
+    | PostPurchase
+)
+TriggerKind = Literal[
+    "welcome", "abandon_cart", "browse_abandon", "sales_ready",
+    "rescue", "lost_customer", "welcome_back", "post_purchase",
+]  # fmt: skip
+
+
+class _File(_Spec):
+    version: Literal[1] = 1
+    name: str = "rules"
+    allowed_lateness: Duration = _dur("5s")
+    session_gap: Duration = _dur("30m")
+    event_types: list[str] = []
+    scoring: Any = None
+    stages: Stages = msgspec.field(default_factory=Stages)
+    triggers: list[Any] = []
+
+
+class Rules(msgspec.Struct, frozen=True, kw_only=True):
+    """A loaded, validated rules file, its conditions compiled."""
+
+    name: str
+    version: str
+    source: str
+    allowed_lateness_ms: int
+    session_gap_ms: int
+    event_types: frozenset[str]
+    scoring: Scoring
+    stages: Stages
+    triggers: tuple[TriggerSpec, ...]
+    conditions: dict[int, Any]
+    """Compiled CEL program per index into `scoring.rules`, for the rules with a `when`."""
+
+    def rules_for(self, event_type: str) -> Iterator[tuple[int, PointRule]]:
+        """The point rules that apply to an event type, with their indexes."""
+        for index, rule in enumerate(self.scoring.rules):
+            if rule.event == event_type:
+                yield index, rule
+
+
+def default_rules_path() -> Path:
+    """The default e-commerce pack: `rules/default.yaml` in a checkout, else the packaged copy."""
+    checkout = Path(__file__).resolve().parents[2] / "rules" / "default.yaml"
+    if checkout.is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "_data" / "default.yaml"
+
+
+def load_rules(path: str | Path) -> Rules:
+    """Read and validate a rules file; raises `RuleError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleError([f"{path}: cannot read rules file: {exc.strerror}"]) from exc
+    return parse_rules(text, str(path))
+
+
+def parse_rules(text: str, source: str = "<rules>") -> Rules:
+    """Validate rules given as YAML text; `source` names the file in messages."""
+    problems = _Problems(source)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise RuleError([f"{source}: invalid YAML: {reason}{where}"]) from exc
+    problems.node = node
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise RuleError([f"{source}: Expected a mapping at the top level - at `$` (line 1)"])
+    shell = problems.convert(document, _File, "$")
+    if shell is None:
+        raise RuleError(problems.messages)
+    scoring, origins = _convert_scoring(shell.scoring, problems)
+    indexed = [
+        (index, _named(spec))
+        for index, raw in enumerate(shell.triggers)
+        if (spec := problems.convert(raw, TriggerSpec, f"$.triggers[{index}]")) is not None
+    ]
+    triggers = tuple(spec for _, spec in indexed)
+    known_types = CANONICAL_TYPES | frozenset(shell.event_types)
+    conditions = _compile_conditions(scoring, origins, known_types, problems)
+    _check_consistency(shell, scoring, indexed, known_types, problems)
+    if problems.messages:
+        raise RuleError(problems.messages)
+    return Rules(
+        name=shell.name,
+        version=hashlib.sha256(text.encode()).hexdigest()[:12],
+        source=source,
+        allowed_lateness_ms=shell.allowed_lateness.ms,
+        session_gap_ms=shell.session_gap.ms,
+        event_types=frozenset(shell.event_types),
+        scoring=scoring,
+        stages=shell.stages,
+        triggers=triggers,
+        conditions=conditions,
+    )
+
+
+def _convert_scoring(raw: Any, problems: _Problems) -> tuple[Scoring, list[int]]:
+    """Each point rule converted on its own, so one bad rule does not hide the next.
+
+    Returns the scoring and, per valid rule, its index in the file (for messages).
+    """
+    if raw is None:
+        return Scoring(), []
+    if not isinstance(raw, dict):
+        problems.add("Expected `object`", "$.scoring")
+        return Scoring(), []
+    raw_rules = raw.get("rules") or []
+    if not isinstance(raw_rules, list):
+        problems.add("Expected `array`", "$.scoring.rules")
+        raw_rules = []
+    head = problems.convert({**raw, "rules": []}, Scoring, "$.scoring") or Scoring()
+    indexed = [
+        (index, rule)
+        for index, item in enumerate(raw_rules)
+        if (rule := problems.convert(item, PointRule, f"$.scoring.rules[{index}]")) is not None
+    ]
+    named = [r if r.name else msgspec.structs.replace(r, name=r.event) for _, r in indexed]
+    return msgspec.structs.replace(head, rules=named), [index for index, _ in indexed]
+
+
+def _named(spec: TriggerSpec) -> TriggerSpec:
+    kind = type(spec).__struct_config__.tag
+    return spec if spec.name else msgspec.structs.replace(spec, name=str(kind))
+
+
+def trigger_kind(spec: TriggerSpec) -> TriggerKind:
+    """The `kind` tag of a trigger spec."""
+    kind: TriggerKind = type(spec).__struct_config__.tag  # type: ignore[assignment]
+    return kind
+
+
+def _compile_conditions(
+    scoring: Scoring, origins: list[int], known_types: frozenset[str], problems: _Problems
+) -> dict[int, Any]:
+    conditions: dict[int, Any] = {}
+    for index, rule in enumerate(scoring.rules):
+        path = f"$.scoring.rules[{origins[index]}]"
+        if rule.event not in known_types:
+            problems.add(
+                f"unknown event type `{rule.event}` (declare it under `event_types`)",
+                f"{path}.event",
+            )
+        if rule.when is None:
+            continue
+        try:
+            program = cel.compile(rule.when)
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            problems.add(f"condition does not compile: {first}", f"{path}.when")
+            continue
+        unknown = set(program.variables()) - CONDITION_VARIABLES
+        if unknown:
+            names = ", ".join(f"`{n}`" for n in sorted(unknown))
+            allowed = ", ".join(f"`{n}`" for n in sorted(CONDITION_VARIABLES))
+            problems.add(f"condition uses unknown name {names}; use {allowed}", f"{path}.when")
+            continue
+        conditions[index] = program
+    return conditions
+
+
+def _check_consistency(
+    shell: _File,
+    scoring: Scoring,
+    triggers: list[tuple[int, TriggerSpec]],
+    known_types: frozenset[str],
+    problems: _Problems,
+) -> None:
+    if shell.stages.consideration_score > shell.stages.decision_score:
+        problems.add(
+            "`consideration_score` must not exceed `decision_score`",
+            "$.stages.consideration_score",
+        )
+    if scoring.half_life.ms <= 0:
+        problems.add("`half_life` must be longer than zero", "$.scoring.half_life")
+    seen: dict[str, int] = {}
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        if spec.name in seen:
+            problems.add(
+                f"trigger name `{spec.name}` is already used at `$.triggers[{seen[spec.name]}]`",
+                f"{path}.name",
+            )
+        seen[spec.name] = index
+        match spec:
+            case SalesReady() if spec.rearm_below > spec.threshold:
+                problems.add(
+                    f"`rearm_below` ({spec.rearm_below}) is above `threshold` ({spec.threshold})",
+                    f"{path}.rearm_below",
+                )
+            case BrowseAbandon() if spec.min_views < 1:
+                problems.add("`min_views` must be at least 1", f"{path}.min_views")
+            case AbandonCart():
+                for at, name in enumerate(spec.cancel_on):
+                    if name not in known_types:
+                        problems.add(f"unknown event type `{name}`", f"{path}.cancel_on[{at}]")
+            case Welcome() if spec.event not in known_types:
+                problems.add(f"unknown event type `{spec.event}`", f"{path}.event")
+            case _:
+                pass
+
+
+_AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
+
+
+class _Problems:
+    """Collects messages, each with file, path and line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.node: yaml.Node | None = None
+        self.messages: list[str] = []
+
+    def add(self, message: str, path: str) -> None:
+        line = _line_of(self.node, path)
+        where = f" (line {line})" if line else ""
+        self.messages.append(f"{self.source}: {message} - at `{path}`{where}")
+
+    def convert(self, value: Any, type_: Any, path: str) -> Any:
+        try:
+            return msgspec.convert(value, type_, dec_hook=_decode_hook)
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            match = _AT_PATH.search(message)
+            inner = match.group(1) if match else "$"
+            self.add(message[: match.start()] if match else message, path + inner[1:])
+            return None
+
+
+def _decode_hook(type_: type, value: Any) -> Any:
+    if type_ is Duration:
+        try:
+            return Duration(parse_duration_ms(value))
+        except ValueError as exc:
+            raise ValueError(f"Expected `duration` like `30m` or `14d`, got `{value!r}`") from exc
+    raise NotImplementedError
+
+
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _line_of(node: yaml.Node | None, path: str) -> int | None:
+    """The 1-based line of the deepest YAML node on `path` (`$.a.b[2].c`)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for key, index in _SEGMENT.findall(path[1:]):
+        child: yaml.Node | None = None
+        if key and isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if child is not None:
+                key_node = next(k for k, v in node.value if v is child)
+                line = key_node.start_mark.line + 1
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            child = node.value[int(index)]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line

@@ -1,0 +1,180 @@
+"""Redis, the state of record: the key layout and the contact store.
+
+Key layout (prefix `pulse` by default; `{...}` is the Redis Cluster hash tag,
+so all keys of one contact share a slot and can be exported or deleted together):
+
+| key                          | type   | holds                                                |
+|------------------------------|--------|------------------------------------------------------|
+| `pulse:{c:<contact>}:s`      | string | the contact's `ContactState`, msgpack; TTL `state_ttl_s` |
+| `pulse:timers:{p:<partition>}` | zset | contact -> its next timer due time (epoch ms)      |
+| `pulse:triggers`             | stream | every trigger fired, written with the state (exactly once) |
+| `pulse:stages`               | hash   | number of contacts per lifecycle stage               |
+| `pulse:stats`                | hash   | counters: events, duplicates, stale, late, triggers by name |
+
+Every batch costs one read round trip (contact states plus the partition's due
+timers) and one atomic write (`MULTI`/`EXEC`): states, timer index, triggers and
+counters land together or not at all, which is what makes replays idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from pulse.contact import ContactState, decode_state, encode_state
+from pulse.errors import StateError
+from pulse.triggers import Trigger, encode_trigger
+
+__all__ = ["DEFAULT_STATE_TTL_S", "ContactStore", "KeyLayout", "connect"]
+
+DEFAULT_STATE_TTL_S = 400 * 86_400
+"""Idle contacts expire after this long (wall time): longer than `lost_customer` + a return."""
+
+
+class KeyLayout:
+    """Names every Redis key pulse uses; the one place the layout lives."""
+
+    def __init__(self, prefix: str = "pulse") -> None:
+        self.prefix = prefix
+        self.triggers = f"{prefix}:triggers"
+        self.stages = f"{prefix}:stages"
+        self.stats = f"{prefix}:stats"
+
+    def contact(self, key: str) -> str:
+        """The state key of a contact.
+
+        >>> KeyLayout().contact("c42")
+        'pulse:{c:c42}:s'
+        """
+        if "{" in key or "}" in key or len(key) > 128:
+            key = "h" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+        return f"{self.prefix}:{{c:{key}}}:s"
+
+    def timers(self, partition: str) -> str:
+        """The timer index of a source partition.
+
+        >>> KeyLayout().timers("events.jsonl")
+        'pulse:timers:{p:events.jsonl}'
+        """
+        return f"{self.prefix}:timers:{{p:{partition}}}"
+
+
+def connect(url: str) -> redis.Redis:
+    """A client with retries and exponential backoff on connection errors."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise StateError(f"invalid Redis URL `{url}`: {exc}") from exc
+
+
+class ContactStore:
+    """Loads and commits contact states, timers and triggers in batches."""
+
+    def __init__(
+        self, client: redis.Redis, layout: KeyLayout, state_ttl_s: int = DEFAULT_STATE_TTL_S
+    ) -> None:
+        self.client = client
+        self.layout = layout
+        self.state_ttl_s = state_ttl_s
+
+    def load(
+        self, keys: list[str], due_before: Mapping[str, int]
+    ) -> tuple[dict[str, ContactState], dict[str, list[str]]]:
+        """States of `keys`, and per partition the contacts with timers due before its watermark.
+
+        One round trip for the batch; contacts with due timers that were not
+        among `keys` cost a second one.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        if keys:
+            pipe.mget([self.layout.contact(k) for k in keys])
+        for partition, watermark_ms in due_before.items():
+            pipe.zrangebyscore(self.layout.timers(partition), "-inf", f"({watermark_ms}")
+        replies = self._execute(pipe)
+        raw_states = replies.pop(0) if keys else []
+        states = {k: decode_state(raw) for k, raw in zip(keys, raw_states, strict=True)}
+        due: dict[str, list[str]] = {}
+        missing: list[str] = []
+        for partition, members in zip(due_before, replies, strict=True):
+            due[partition] = [m.decode() for m in members]
+            missing.extend(c for c in due[partition] if c not in states)
+        if missing:
+            missing = list(dict.fromkeys(missing))
+            raw_states = self._execute_one(
+                lambda: self.client.mget([self.layout.contact(k) for k in missing])
+            )
+            states.update({k: decode_state(raw) for k, raw in zip(missing, raw_states, strict=True)})
+        return states, due
+
+    def commit(
+        self,
+        states: Mapping[str, ContactState],
+        partitions: Mapping[str, str],
+        triggers: Iterable[Trigger],
+        counters: Mapping[str, int],
+        stage_moves: Mapping[str, int],
+    ) -> None:
+        """Write a batch atomically: states, timer index, triggers and counters."""
+        pipe = self.client.pipeline(transaction=True)
+        for key, state in states.items():
+            pipe.set(self.layout.contact(key), encode_state(state), ex=self.state_ttl_s)
+            timers = self.layout.timers(partitions[key])
+            due = state.next_due_ms()
+            if due is None:
+                pipe.zrem(timers, key)
+            else:
+                pipe.zadd(timers, {key: due})
+        for trigger in triggers:
+            pipe.xadd(
+                self.layout.triggers,
+                {"id": trigger.trigger_id, "json": encode_trigger(trigger)},
+                maxlen=1_000_000,
+                approximate=True,
+            )
+        for name, amount in counters.items():
+            if amount:
+                pipe.hincrby(self.layout.stats, name, amount)
+        for stage, amount in stage_moves.items():
+            if amount:
+                pipe.hincrby(self.layout.stages, stage, amount)
+        self._execute(pipe)
+
+    def read_contact(self, key: str) -> ContactState | None:
+        """One contact's state, or `None` when Redis holds none."""
+        raw = self._execute_one(lambda: self.client.get(self.layout.contact(key)))
+        return None if raw is None else decode_state(raw)
+
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The run counters and the number of contacts per stage."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.layout.stats)
+        pipe.hgetall(self.layout.stages)
+        stats, stages = self._execute(pipe)
+        return _ints(stats), _ints(stages)
+
+    @staticmethod
+    def _execute(pipe: redis.client.Pipeline) -> list:  # type: ignore[type-arg]
+        try:
+            return pipe.execute()  # type: ignore[no-any-return]
+        except redis.RedisError as exc:
+            raise StateError(f"Redis batch failed: {exc}") from exc
+
+    @staticmethod
+    def _execute_one(call):  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except redis.RedisError as exc:
+            raise StateError(f"Redis call failed: {exc}") from exc
+
+
+def _ints(raw: Mapping[bytes, bytes]) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in raw.items()}

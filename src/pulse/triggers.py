@@ -1,0 +1,66 @@
+"""Triggers: the events pulse emits for downstream messaging systems.
+
+Every trigger carries a deterministic `trigger_id` derived from the contact,
+the trigger name and the episode that armed it (a cart, a session and product,
+an order, a silence), so the same input always yields the same ids and a
+downstream consumer can drop any duplicate by id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+__all__ = ["Trigger", "encode_trigger", "iso_ms", "trigger_id"]
+
+
+class Trigger(msgspec.Struct, frozen=True, kw_only=True):
+    """One fired trigger, as written to every sink (JSON)."""
+
+    trigger_id: str
+    trigger: str
+    kind: str
+    contact_id: str
+    ts: str
+    """Event time it fired, ISO-8601 UTC."""
+    ts_ms: int
+    emitted_at: str = ""
+    """Wall time it was written, ISO-8601 UTC; stamped at commit."""
+    score: float
+    stage: str
+    channel: str | None
+    rules_version: str
+    reason: dict[str, Any]
+
+
+def trigger_id(contact: str, trigger: str, episode: str) -> str:
+    """The id of a trigger for one contact and episode; stable across runs.
+
+    >>> trigger_id("c1", "welcome", "e1") == trigger_id("c1", "welcome", "e1")
+    True
+    >>> len(trigger_id("c1", "welcome", "e1"))
+    24
+    """
+    body = f"{contact}\x1f{trigger}\x1f{episode}".encode()
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+def iso_ms(ts_ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds.
+
+    >>> iso_ms(1767607200000)
+    '2026-01-05T10:00:00.000Z'
+    """
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_trigger(trigger: Trigger) -> bytes:
+    """A trigger as one line of JSON (no newline)."""
+    return _ENCODER.encode(trigger)
