@@ -80,8 +80,9 @@ class PrivateRedis:
     def log(self) -> str:
         """What the server wrote to its log (and stderr), for error messages."""
         text = self.log_path.read_text() if self.log_path.exists() else ""
-        if self._process.stderr is not None and self._process.poll() is not None:
-            text += self._process.stderr.read().decode(errors="replace")
+        stderr = self._process.stderr
+        if stderr is not None and not stderr.closed and self._process.poll() is not None:
+            text += stderr.read().decode(errors="replace")
         return text
 
     def stop(self) -> None:
@@ -93,6 +94,8 @@ class PrivateRedis:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._process.stderr is not None:
+            self._process.stderr.close()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
