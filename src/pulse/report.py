@@ -12,11 +12,11 @@ import time
 from collections import Counter
 
 from bytewax.testing import run_main
+from dataflows.clickstream import build_flow
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dataflows.clickstream import build_flow
 from pulse import windows
 from pulse.config import RunConfig
 from pulse.engine import Engine, SourceBatch
@@ -109,7 +109,7 @@ def run_flow(config: RunConfig, report: RunReport) -> None:
     before, _ = store.counts()
     flow, _factory = build_flow(config, rules, on_batch=report.on_batch)
     with report:
-        run_main(flow)
+        run_main(flow)  # type: ignore[no-untyped-call]  # bytewax stubs leave it untyped
     report.collect(store)
     report.totals.subtract(before)
 

@@ -17,16 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import cel
 import msgspec
 import yaml
 
+from pulse.conditions import CONDITION_VARIABLES, Condition, compile_condition
 from pulse.duration import parse_duration_ms
 from pulse.errors import RuleError
 from pulse.events import CANONICAL_TYPES
 
 __all__ = [
-    "CONDITION_VARIABLES",
     "Duration",
     "PointRule",
     "Rules",
@@ -37,10 +36,6 @@ __all__ = [
     "load_rules",
     "parse_rules",
 ]
-
-CONDITION_VARIABLES = frozenset({"type", "ts", "props", "contact"})
-"""Names a CEL condition may use: the event's `type`, `ts` (epoch ms), `props`, and `contact`."""
-
 
 class Duration:
     """A span of event time, written `30m`, `1h30m`, `14d` or as seconds."""
@@ -68,7 +63,7 @@ class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     pass
 
 
-class PointRule(_Spec):
+class PointRule(_Spec, frozen=True):
     """Points for an event type, optionally only when a CEL condition holds."""
 
     event: str
@@ -78,7 +73,7 @@ class PointRule(_Spec):
     cap: float | None = None
 
 
-class Scoring(_Spec):
+class Scoring(_Spec, frozen=True):
     """Rule points with continuous decay: `score * 2^(-dt / half_life)`."""
 
     half_life: Duration = _dur("14d")
@@ -86,7 +81,7 @@ class Scoring(_Spec):
     rules: list[PointRule] = []
 
 
-class Stages(_Spec):
+class Stages(_Spec, frozen=True):
     """Lifecycle stage thresholds; `lost` is set by the `lost_customer` trigger."""
 
     consideration_score: float = 10.0
@@ -95,60 +90,58 @@ class Stages(_Spec):
     loyal_purchases: int = 3
 
 
-class _Trigger(_Spec, tag_field="kind"):
+class _Trigger(_Spec, frozen=True, tag_field="kind"):
     name: str = ""
     channel: str | None = None
     enabled: bool = True
 
 
-class Welcome(_Trigger, tag="welcome"):
+class Welcome(_Trigger, frozen=True, tag="welcome"):
     """A contact's first `signup`."""
 
     event: str = "signup"
 
 
-class AbandonCart(_Trigger, tag="abandon_cart"):
+class AbandonCart(_Trigger, frozen=True, tag="abandon_cart"):
     """Cart not empty and no checkout or purchase within `after` of the last add."""
 
     after: Duration = _dur("30m")
     min_cart_value: float = 0.0
-    cancel_on: list[str] = msgspec.field(
-        default_factory=lambda: ["checkout_started", "purchase"]
-    )
+    cancel_on: list[str] = msgspec.field(default_factory=lambda: ["checkout_started", "purchase"])
 
 
-class BrowseAbandon(_Trigger, tag="browse_abandon"):
+class BrowseAbandon(_Trigger, frozen=True, tag="browse_abandon"):
     """`min_views` views of one product in a session and no add to cart within `after`."""
 
     min_views: int = 3
     after: Duration = _dur("1h")
 
 
-class SalesReady(_Trigger, tag="sales_ready"):
+class SalesReady(_Trigger, frozen=True, tag="sales_ready"):
     """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`."""
 
     threshold: float = 60.0
     rearm_below: float = 40.0
 
 
-class Rescue(_Trigger, tag="rescue"):
+class Rescue(_Trigger, frozen=True, tag="rescue"):
     """An engaged contact (`min_events_30d`) silent for `silent_for`; once per episode."""
 
     silent_for: Duration = _dur("14d")
     min_events_30d: int = 5
 
 
-class LostCustomer(_Trigger, tag="lost_customer"):
+class LostCustomer(_Trigger, frozen=True, tag="lost_customer"):
     """A customer silent for `silent_for`; marked lost and suppressed until it returns."""
 
     silent_for: Duration = _dur("90d")
 
 
-class WelcomeBack(_Trigger, tag="welcome_back"):
+class WelcomeBack(_Trigger, frozen=True, tag="welcome_back"):
     """A lost contact returns."""
 
 
-class PostPurchase(_Trigger, tag="post_purchase"):
+class PostPurchase(_Trigger, frozen=True, tag="post_purchase"):
     """A follow-up `after` a purchase, cancelled by a refund of that order."""
 
     after: Duration = _dur("3d")
@@ -170,7 +163,7 @@ TriggerKind = Literal[
 ]  # fmt: skip
 
 
-class _File(_Spec):
+class _File(_Spec, frozen=True):
     version: Literal[1] = 1
     name: str = "rules"
     allowed_lateness: Duration = _dur("5s")
@@ -193,8 +186,8 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     scoring: Scoring
     stages: Stages
     triggers: tuple[TriggerSpec, ...]
-    conditions: dict[int, Any]
-    """Compiled CEL program per index into `scoring.rules`, for the rules with a `when`."""
+    conditions: dict[int, Condition]
+    """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
 
     def rules_for(self, event_type: str) -> Iterator[tuple[int, PointRule]]:
         """The point rules that apply to an event type, with their indexes."""
@@ -303,8 +296,8 @@ def trigger_kind(spec: TriggerSpec) -> TriggerKind:
 
 def _compile_conditions(
     scoring: Scoring, origins: list[int], known_types: frozenset[str], problems: _Problems
-) -> dict[int, Any]:
-    conditions: dict[int, Any] = {}
+) -> dict[int, Condition]:
+    conditions: dict[int, Condition] = {}
     for index, rule in enumerate(scoring.rules):
         path = f"$.scoring.rules[{origins[index]}]"
         if rule.event not in known_types:
@@ -315,18 +308,18 @@ def _compile_conditions(
         if rule.when is None:
             continue
         try:
-            program = cel.compile(rule.when)
+            condition = compile_condition(rule.when)
         except ValueError as exc:
             first = str(exc).splitlines()[0]
             problems.add(f"condition does not compile: {first}", f"{path}.when")
             continue
-        unknown = set(program.variables()) - CONDITION_VARIABLES
+        unknown = condition.variables - CONDITION_VARIABLES
         if unknown:
             names = ", ".join(f"`{n}`" for n in sorted(unknown))
             allowed = ", ".join(f"`{n}`" for n in sorted(CONDITION_VARIABLES))
             problems.add(f"condition uses unknown name {names}; use {allowed}", f"{path}.when")
             continue
-        conditions[index] = program
+        conditions[index] = condition
     return conditions
 
 

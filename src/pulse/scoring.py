@@ -17,7 +17,7 @@ from pulse.rules import PointRule, Rules, Scoring, Stages
 __all__ = [
     "STAGES",
     "add_points",
-    "condition_context",
+    "contact_view",
     "decay_factor",
     "score_at",
     "score_breakdown",
@@ -88,15 +88,13 @@ def stage_of(state: ContactState, score: float, stages: Stages) -> str:
     return "awareness"
 
 
-def condition_context(
-    state: ContactState, type_: str, ts_ms: int, props: dict[str, Any], rules: Rules
-) -> dict[str, Any]:
-    """The names a CEL condition sees (see `pulse.rules.CONDITION_VARIABLES`)."""
+def contact_view(state: ContactState, ts_ms: int, rules: Rules) -> dict[str, Any]:
+    """The `contact` a condition sees: score, stage, purchases, cart and activity counts."""
     total = {w: 0 for w in ("24h", "7d", "30d")}
     for buckets in state.counts.values():
         for name in total:
             total[name] += windows.count(buckets, ts_ms, windows.WINDOWS_MS[name])
-    contact = {
+    return {
         "score": score_at(state, ts_ms, rules.scoring),
         "stage": state.stage,
         "purchases": state.purchases,
@@ -106,4 +104,3 @@ def condition_context(
         "events_7d": total["7d"],
         "events_30d": total["30d"],
     }
-    return {"type": type_, "ts": ts_ms, "props": props, "contact": contact}

@@ -10,7 +10,7 @@ and a contact's state stays small however active it is.
 
 from __future__ import annotations
 
-__all__ = ["WINDOWS_MS", "add", "compact", "count"]
+__all__ = ["WINDOWS_MS", "add", "compact", "count", "needs_compaction"]
 
 _MIN = 60_000
 _HOUR = 60 * _MIN
@@ -63,6 +63,20 @@ def compact(buckets: list[int], now_ms: int) -> list[int]:
         out.append(start)
         out.append(merged[start])
     return out
+
+
+def needs_compaction(buckets: list[int], now_ms: int) -> bool:
+    """Whether `compact` would shrink the list enough to be worth its cost.
+
+    Compaction only saves memory (counts are right either way), so it runs when a
+    type holds more than 8 buckets or its oldest bucket has left the 30-day window.
+
+    >>> needs_compaction([0, 1], 31 * 86_400_000)
+    True
+    """
+    if len(buckets) > 16:
+        return True
+    return bool(buckets) and (now_ms // _MIN - buckets[0]) * _MIN >= _RETAIN_MS
 
 
 def count(buckets: list[int], now_ms: int, window_ms: int) -> int:

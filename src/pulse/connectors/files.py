@@ -232,5 +232,3 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         resume = resume_state if isinstance(resume_state, _Resume) else None
         resume = resume or _Resume(0, 0, Watermark(self.lateness_ms))
         return _FilePartition(for_part, resume, self)  # type: ignore[return-value]
-
-

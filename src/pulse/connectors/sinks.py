@@ -54,9 +54,7 @@ class ConsoleSink(DynamicSink[Trigger | Rejected]):
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream
 
-    def build(
-        self, step_id: str, worker_index: int, worker_count: int
-    ) -> _ConsolePartition:
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ConsolePartition:
         return _ConsolePartition(self._stream or sys.stdout)
 
 

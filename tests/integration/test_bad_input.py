@@ -1,0 +1,154 @@
+"""Bad input through the real flow: every bad line is a dead letter, every good event counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from pulse.cli import main
+from pulse.events import MAX_LINE_BYTES
+from pulse.state import ContactStore, KeyLayout
+from pulse.triggers import Trigger
+
+Replay = Callable[..., list[Trigger]]
+
+T0 = 1_767_607_200_000  # 2026-01-05T10:00:00Z
+HUGE = (
+    '{"type":"page_view","ts":1767607200000,"contact_id":"c1","props":{"x":"'
+    + "a" * 10_000_000
+    + '"}}'
+)
+
+
+def good(n: int, type_: str, contact: str, **props: Any) -> str:
+    return orjson.dumps(
+        {"event_id": f"e{n}", "type": type_, "ts": T0 + n * 1000, "contact_id": contact,
+         "props": props}
+    ).decode()  # fmt: skip
+
+
+# (line text, substring of the dead-letter reason); None reason: a good event.
+LINES: list[tuple[str, str | None]] = [
+    (good(1, "page_view", "c1", path="/"), None),
+    ('{"type":"page_view","ts":1767607201000,', "truncated"),
+    (good(2, "add_to_cart", "c2", product_id="p1", price=10.0), None),
+    ('{"type":"page_view","ts":[1767607200000],"contact_id":"c1"}', "$.ts"),
+    (good(3, "product_view", "c1", product_id="p1", price="19.90"), "price"),
+    ('{"event_id":"e4","type":"page_view","ts":1767607204000,"props":{}}', "neither"),
+    ('{"type":"teleport","ts":1767607205000,"contact_id":"c1"}', "unknown event type"),
+    (HUGE, "byte limit"),
+    ("", None),
+    (good(6, "Product Added", "c3", product_id="p2", price=5.0), None),
+    ("not json at all", "malformed"),
+    (good(7, "purchase", "c2", order_id="o1", revenue=10.0), None),
+    (good(8, "page_view", "c4"), None),
+]
+GOOD_EVENTS = sum(1 for text, reason in LINES if reason is None and text)
+BAD_LINES = {number: reason for number, (_, reason) in enumerate(LINES, 1) if reason}
+
+
+@pytest.fixture
+def mixed_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(text + "\n" for text, _ in LINES))
+    return path
+
+
+def dead_letters(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def counters(redis_url: str, prefix: str) -> dict[str, int]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stats, _ = ContactStore(client, KeyLayout(prefix)).counts()
+    finally:
+        client.close()
+    return stats
+
+
+def test_every_bad_line_is_a_dead_letter_with_reason_and_source(
+    replay: Replay, mixed_file: Path, tmp_path: Path
+) -> None:
+    replay(mixed_file)
+    letters = dead_letters(tmp_path / "dead_letters.jsonl")
+    by_source = {letter["source"]: letter for letter in letters}
+    assert len(letters) == len(BAD_LINES), [(x["source"], x["reason"]) for x in letters]
+    assert set(by_source) == {f"{mixed_file}:{n}" for n in BAD_LINES}
+    for number, reason in BAD_LINES.items():
+        letter = by_source[f"{mixed_file}:{number}"]
+        assert reason.lower() in letter["reason"].lower(), letter["reason"]
+    # The oversized line is refused unread, its size stated, its raw text cut short.
+    huge = by_source[f"{mixed_file}:{LINES.index((HUGE, 'byte limit')) + 1}"]
+    assert f"over the {MAX_LINE_BYTES} byte limit" in huge["reason"]
+    assert str(len(HUGE) + 1) in huge["reason"]
+    assert len(huge["raw"]) < 100_000
+    # A small bad line keeps its raw text whole.
+    ts_list = by_source[f"{mixed_file}:4"]
+    assert ts_list["raw"] == LINES[3][0]
+
+
+def test_every_good_event_around_bad_lines_is_processed(
+    replay: Replay, mixed_file: Path, redis_url: str, prefix: str
+) -> None:
+    triggers = replay(mixed_file)
+    stats = counters(redis_url, prefix)
+    assert stats["events"] == GOOD_EVENTS
+    assert stats["rejected"] == len(BAD_LINES)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        store = ContactStore(client, KeyLayout(prefix))
+        c1, c2, c3, c4 = (store.read_contact(c) for c in ("c1", "c2", "c3", "c4"))
+    finally:
+        client.close()
+    assert c1 is not None and c1.last_ts == T0 + 1000
+    assert c2 is not None and c2.purchases == 1 and not c2.cart
+    assert c3 is not None and "p2" in c3.cart  # the Segment name was mapped to add_to_cart
+    assert c4 is not None and c4.last_ts == T0 + 8000
+    # Nothing from the bad lines leaked in: no contact was created for them.
+    assert {t.contact_id for t in triggers} <= {"c1", "c2", "c3", "c4"}
+
+
+def test_empty_file_runs_with_no_triggers_and_no_dead_letters(
+    replay: Replay, tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert replay(empty) == []
+    assert dead_letters(tmp_path / "dead_letters.jsonl") == []
+    assert counters(redis_url, prefix).get("events", 0) == 0
+
+
+def test_pulse_replay_exits_0_on_a_file_with_bad_lines(
+    mixed_file: Path, tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    dead = tmp_path / "cli-dead.jsonl"
+    status = main(
+        ["replay", str(mixed_file), "--redis-url", redis_url, "--prefix", prefix,
+         "--dead-letters", str(dead)]
+    )  # fmt: skip
+    assert status == 0
+    assert {letter["source"] for letter in dead_letters(dead)} == {
+        f"{mixed_file}:{n}" for n in BAD_LINES
+    }
+    assert counters(redis_url, prefix)["events"] == GOOD_EVENTS
+
+
+def test_integer_beyond_64_bits_in_props_is_a_dead_letter_not_a_crash(
+    replay: Replay, tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    # No event_id: the decoder derives one by hashing the props.
+    big = '{"type":"page_view","ts":1767607200000,"contact_id":"c1","props":{"n":' + "9" * 30 + "}}"
+    events = tmp_path / "big.jsonl"
+    events.write_text(big + "\n" + good(1, "page_view", "c2") + "\n")
+    replay(events)
+    letters = dead_letters(tmp_path / "dead_letters.jsonl")
+    assert [letter["source"] for letter in letters] == [f"{events}:1"]
+    assert counters(redis_url, prefix)["events"] == 1
