@@ -405,4 +405,3 @@ class Journey:
             )
         )
         return True
-

@@ -37,6 +37,7 @@ __all__ = [
     "parse_rules",
 ]
 
+
 class Duration:
     """A span of event time, written `30m`, `1h30m`, `14d` or as seconds."""
 

@@ -1,0 +1,58 @@
+"""`pulse run` and `pulse replay`: run the flow over the generator, files or stdin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pulse.cli import options
+from pulse.rules import load_rules
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    """Add `run` and `replay`."""
+    run = commands.add_parser("run", help="run the flow (default: the built-in generator)")
+    options.add_flow_options(run)
+    run.add_argument("--live", action="store_true", help="follow the input; idle time advances")
+    run.add_argument("--quiet", action="store_true", help="do not print triggers")
+    run.set_defaults(func=_run)
+
+    replay = commands.add_parser("replay", help="replay a JSONL file at full speed in event time")
+    replay.add_argument("file", help="events file (JSON Lines)")
+    options.add_flow_options(replay, with_input=False)
+    replay.add_argument("--show", action="store_true", help="also print each trigger")
+    replay.set_defaults(func=_replay)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pulse.report import RunReport, run_flow
+
+    load_rules(args.rules)
+    with options.redis(args.redis_url) as url:
+        config = options.run_config(args, url, args.input)
+        config.is_live = args.live
+        config.show_console = not args.quiet
+        report = RunReport(config)
+        run_flow(config, report)
+        report.print_summary()
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pulse.report import RunReport, run_flow
+
+    load_rules(args.rules)
+    if not Path(args.file).is_file():
+        print(f"pulse: events file `{args.file}` does not exist", file=sys.stderr)
+        return 2
+    with options.redis(args.redis_url) as url:
+        config = options.run_config(args, url, [args.file])
+        config.show_console = args.show
+        report = RunReport(config, show_progress=True)
+        run_flow(config, report)
+        report.print_summary()
+    return 0
