@@ -20,18 +20,20 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from pulse.conditions import CONDITION_VARIABLES, Condition, compile_condition
+from pulse.conditions import CONDITION_VARIABLES, Condition, compile_condition, lint_condition
 from pulse.duration import parse_duration_ms
 from pulse.errors import RuleError
-from pulse.events import CANONICAL_TYPES
+from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
 
 __all__ = [
     "Duration",
     "PointRule",
     "Rules",
+    "RulesCheck",
     "Scoring",
     "Stages",
     "TriggerSpec",
+    "check_rules",
     "default_rules_path",
     "load_rules",
     "parse_rules",
@@ -190,6 +192,9 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     conditions: dict[int, Condition]
     """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
 
+    warnings: tuple[str, ...] = ()
+    """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""
+
     def rules_for(self, event_type: str) -> Iterator[tuple[int, PointRule]]:
         """The point rules that apply to an event type, with their indexes."""
         for index, rule in enumerate(self.scoring.rules):
@@ -215,8 +220,27 @@ def load_rules(path: str | Path) -> Rules:
     return parse_rules(text, str(path))
 
 
+class RulesCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """What `check_rules` found: the rules when valid, every problem and every warning."""
+
+    source: str
+    rules: Rules | None
+    problems: list[str]
+    """Errors: the file is refused while there is one."""
+    warnings: list[str]
+    """Suspicious but valid: unused definitions, thresholds no score reaches, ..."""
+
+
 def parse_rules(text: str, source: str = "<rules>") -> Rules:
     """Validate rules given as YAML text; `source` names the file in messages."""
+    check = check_rules(text, source)
+    if check.rules is None:
+        raise RuleError(check.problems)
+    return check.rules
+
+
+def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
+    """Validate rules given as YAML text, returning problems and warnings instead of raising."""
     problems = _Problems(source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -225,15 +249,19 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
-        raise RuleError([f"{source}: invalid YAML: {reason}{where}"]) from exc
+        return RulesCheck(
+            source=source, rules=None, problems=[f"{source}: invalid YAML: {reason}{where}"],
+            warnings=[],
+        )  # fmt: skip
     problems.node = node
     if document is None:
         document = {}
     if not isinstance(document, dict):
-        raise RuleError([f"{source}: Expected a mapping at the top level - at `$` (line 1)"])
+        problems.add("Expected a mapping at the top level", "$")
+        return problems.result(None)
     shell = problems.convert(document, _File, "$")
     if shell is None:
-        raise RuleError(problems.messages)
+        return problems.result(None)
     scoring, origins = _convert_scoring(shell.scoring, problems)
     indexed = [
         (index, _named(spec))
@@ -244,19 +272,23 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     known_types = CANONICAL_TYPES | frozenset(shell.event_types)
     conditions = _compile_conditions(scoring, origins, known_types, problems)
     _check_consistency(shell, scoring, indexed, known_types, problems)
+    _check_reachability(shell, scoring, origins, indexed, known_types, problems)
     if problems.messages:
-        raise RuleError(problems.messages)
-    return Rules(
-        name=shell.name,
-        version=hashlib.sha256(text.encode()).hexdigest()[:12],
-        source=source,
-        allowed_lateness_ms=shell.allowed_lateness.ms,
-        session_gap_ms=shell.session_gap.ms,
-        event_types=frozenset(shell.event_types),
-        scoring=scoring,
-        stages=shell.stages,
-        triggers=triggers,
-        conditions=conditions,
+        return problems.result(None)
+    return problems.result(
+        Rules(
+            name=shell.name,
+            version=hashlib.sha256(text.encode()).hexdigest()[:12],
+            source=source,
+            allowed_lateness_ms=shell.allowed_lateness.ms,
+            session_gap_ms=shell.session_gap.ms,
+            event_types=frozenset(shell.event_types),
+            scoring=scoring,
+            stages=shell.stages,
+            triggers=triggers,
+            conditions=conditions,
+            warnings=tuple(problems.warnings),
+        )
     )
 
 
@@ -320,6 +352,8 @@ def _compile_conditions(
             allowed = ", ".join(f"`{n}`" for n in sorted(CONDITION_VARIABLES))
             problems.add(f"condition uses unknown name {names}; use {allowed}", f"{path}.when")
             continue
+        for message in lint_condition(condition, rule.event, known_types):
+            problems.add(message, f"{path}.when")
         conditions[index] = condition
     return conditions
 
@@ -365,6 +399,125 @@ def _check_consistency(
                 pass
 
 
+def _check_reachability(
+    shell: _File,
+    scoring: Scoring,
+    origins: list[int],
+    triggers: list[tuple[int, TriggerSpec]],
+    known_types: frozenset[str],
+    problems: _Problems,
+) -> None:
+    """Errors for what can never happen (a trigger that never fires, a rule that never
+    scores); warnings for definitions nothing uses and thresholds no score reaches."""
+    used_types: set[str] = set()
+    vendor_hint = (
+        "is renamed to `{0}` when events are decoded, so no event has this type; use `{0}`"
+    )
+
+    def refer(event_type: str, path: str) -> None:
+        used_types.add(event_type)
+        # An undeclared vendor name is already reported as an unknown type.
+        is_declared_vendor_name = event_type in VENDOR_TYPES and event_type in shell.event_types
+        if is_declared_vendor_name and event_type not in CANONICAL_TYPES:
+            problems.add(f"`{event_type}` " + vendor_hint.format(VENDOR_TYPES[event_type]), path)
+
+    names: dict[str, int] = {}
+    for index, rule in enumerate(scoring.rules):
+        path = f"$.scoring.rules[{origins[index]}]"
+        refer(rule.event, f"{path}.event")
+        if rule.when is not None:
+            # Mentioned anywhere in the condition is use enough for an unused-definition warning.
+            used_types.update(t for t in shell.event_types if t in rule.when)
+        if rule.name in names:
+            problems.warn(
+                f"rule name `{rule.name}` is also used at `$.scoring.rules[{names[rule.name]}]`: "
+                "the two share their points and cap (give one a `name`)",
+                f"{path}.name" if rule.name != rule.event else f"{path}.event",
+            )
+        names.setdefault(rule.name, origins[index])
+        if rule.points == 0:
+            problems.warn(f"rule `{rule.name}` adds 0 points", f"{path}.points")
+        if rule.cap is not None and rule.points > 0 and rule.cap <= 0:
+            problems.add(
+                f"rule `{rule.name}` can never add points: `cap` ({rule.cap}) is not above 0",
+                f"{path}.cap",
+            )
+    total_cap = scoring.total_cap
+    if total_cap <= 0:
+        problems.add("`total_cap` must be above 0: every score would be 0", "$.scoring.total_cap")
+    for field in ("consideration_score", "decision_score"):
+        threshold = getattr(shell.stages, field)
+        if 0 < total_cap < threshold:
+            problems.warn(
+                f"`{field}` ({threshold}) is above `total_cap` ({total_cap}): no score reaches it",
+                f"$.stages.{field}",
+            )
+    if shell.stages.loyal_purchases < 1:
+        problems.add(
+            "`loyal_purchases` must be at least 1 (one purchase makes a `customer`)",
+            "$.stages.loyal_purchases",
+        )
+
+    enabled = {trigger_kind(spec) for _, spec in triggers if spec.enabled}
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        if not spec.enabled:
+            problems.warn(
+                f"trigger `{spec.name}` is disabled (`enabled: false`)", f"{path}.enabled"
+            )
+        match spec:
+            case AbandonCart():
+                for at, name in enumerate(spec.cancel_on):
+                    refer(name, f"{path}.cancel_on[{at}]")
+                    if name == "add_to_cart":
+                        problems.add(
+                            f"trigger `{spec.name}` can never fire: the `add_to_cart` that arms "
+                            "it also cancels it",
+                            f"{path}.cancel_on[{at}]",
+                        )
+                if spec.min_cart_value < 0:
+                    problems.add(
+                        f"`min_cart_value` ({spec.min_cart_value}) must not be negative: "
+                        "a cart's value never is",
+                        f"{path}.min_cart_value",
+                    )
+            case Welcome():
+                refer(spec.event, f"{path}.event")
+            case SalesReady() if spec.threshold > total_cap > 0:
+                problems.add(
+                    f"trigger `{spec.name}` can never fire: `threshold` ({spec.threshold}) is "
+                    f"above `total_cap` ({total_cap})",
+                    f"{path}.threshold",
+                )
+            case SalesReady() if spec.threshold <= 0:
+                problems.warn(
+                    f"trigger `{spec.name}` fires on every contact's first event: "
+                    f"`threshold` ({spec.threshold}) is not above 0",
+                    f"{path}.threshold",
+                )
+            case WelcomeBack() if spec.enabled and "lost_customer" not in enabled:
+                problems.add(
+                    f"trigger `{spec.name}` can never fire: only an enabled `lost_customer` "
+                    "trigger marks contacts lost",
+                    f"{path}.kind",
+                )
+            case _:
+                pass
+
+    for index, name in enumerate(shell.event_types):
+        path = f"$.event_types[{index}]"
+        if name in CANONICAL_TYPES:
+            problems.warn(f"`{name}` is a canonical event type: declaring it does nothing", path)
+        elif name in VENDOR_TYPES:
+            problems.warn(f"`{name}` " + vendor_hint.format(VENDOR_TYPES[name]), path)
+        elif name not in used_types:
+            problems.warn(
+                f"event type `{name}` is declared but no rule, condition or trigger uses it "
+                "(its events are only accepted and counted)",
+                path,
+            )
+
+
 _AT_PATH = re.compile(r" - at `(\$[^`]*)`$")
 
 
@@ -375,11 +528,22 @@ class _Problems:
         self.source = source
         self.node: yaml.Node | None = None
         self.messages: list[str] = []
+        self.warnings: list[str] = []
 
     def add(self, message: str, path: str) -> None:
         line = _line_of(self.node, path)
         where = f" (line {line})" if line else ""
         self.messages.append(f"{self.source}: {message} - at `{path}`{where}")
+
+    def warn(self, message: str, path: str) -> None:
+        line = _line_of(self.node, path)
+        where = f" (line {line})" if line else ""
+        self.warnings.append(f"{self.source}: warning: {message} - at `{path}`{where}")
+
+    def result(self, rules: Rules | None) -> RulesCheck:
+        return RulesCheck(
+            source=self.source, rules=rules, problems=self.messages, warnings=self.warnings
+        )
 
     def convert(self, value: Any, type_: Any, path: str) -> Any:
         try:
