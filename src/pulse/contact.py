@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["ContactState", "Timer", "decode_state", "encode_state"]
+__all__ = ["STAGES", "ContactState", "Timer", "decode_state", "encode_state"]
+
+STAGES = ("awareness", "consideration", "decision", "customer", "loyal", "at_risk", "lost")
+"""Lifecycle stages, in journey order; `at_risk` and `lost` are set by triggers."""
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False):
@@ -61,6 +64,17 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     signup_ts: int = 0
     last_active_ts: int = 0
     """Newest contact-initiated event (sends such as `email_sent` are not activity)."""
+    premium_views: list[int] = []
+    """Window buckets of product views at or above the model's `premium_price`."""
+    session_starts: list[int] = []
+    """Window buckets of session starts."""
+    cart_opened_ts: int = 0
+    pending: list[list[float]] = []
+    """Feature vectors awaiting their label: `[scored_at_ms, *features]`, oldest first."""
+    model_p: float = 0.0
+    """The model's last purchase probability for this contact."""
+    points_total: float = 0.0
+    """Decayed rule points at the last event (the score without the model part)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

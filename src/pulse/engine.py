@@ -3,11 +3,18 @@
 `Engine.process` is what the dataflow's batch step calls. For each batch it
 loads the states of the contacts in it (and of contacts whose timers the
 watermark has passed) in one round trip, applies the events in arrival order
-with `Journey`, fires due timers, and commits everything in one atomic write.
+with `Journey`, fires due timers, and commits everything (states, timer index,
+triggers, counters, the model) in one atomic write.
+
+The online model learns at event-time checkpoints. When an event's watermark
+crosses one mid-batch, every timer due before the checkpoint fires first (a
+second, rare round trip for contacts not yet loaded), then the model learns:
+exactly what would have happened had the batch been cut at that event.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -17,11 +24,14 @@ import msgspec
 from pulse.contact import ContactState
 from pulse.events import Event, Rejected
 from pulse.journey import Journey
+from pulse.model import LeadModel
 from pulse.rules import Rules
 from pulse.state import ContactStore
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = ["Engine", "SourceBatch"]
+
+log = logging.getLogger(__name__)
 
 
 class SourceBatch(msgspec.Struct, kw_only=True):
@@ -36,70 +46,121 @@ class SourceBatch(msgspec.Struct, kw_only=True):
     """The partition's watermark after the batch: timers due before it fire."""
 
 
+class _Work:
+    """The contacts one batch touches: their states, partitions and stages before."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, ContactState] = {}
+        self.partitions: dict[str, str] = {}
+        self.stages_before: dict[str, str | None] = {}
+        self.dirty: set[str] = set()
+        """Contacts whose state changed: only these are written back."""
+        self.fired: list[Trigger] = []
+        self.counters: Counter[str] = Counter()
+
+    def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
+        for key, state in states.items():
+            if key not in self.states:
+                self.states[key] = state
+                self.stages_before[key] = state.stage if state.last_ts else None
+        for key, partition in partitions.items():
+            self.partitions.setdefault(key, partition)
+
+    def changed(self) -> dict[str, ContactState]:
+        return {key: self.states[key] for key in self.dirty}
+
+    def stage_moves(self) -> Counter[str]:
+        moves: Counter[str] = Counter()
+        for key, state in self.states.items():
+            before = self.stages_before[key]
+            if before != state.stage:
+                if before is not None:
+                    moves[before] -= 1
+                moves[state.stage] += 1
+        return moves
+
+
 class Engine:
     """Applies batches to the contact store under one rules version."""
 
     def __init__(self, rules: Rules, store: ContactStore) -> None:
-        self.journey = Journey(rules)
         self.store = store
+        self.model = store.load_model(rules.model) if rules.model.enabled else None
+        self.journey = Journey(rules, self.model)
         self.totals: Counter[str] = Counter()
 
     def process(self, batches: Iterable[SourceBatch]) -> list[Trigger | Rejected]:
         """Apply batches; returns the fired triggers and every dead letter."""
         batches = list(batches)
-        partitions: dict[str, str] = {}
+        work = _Work()
+        keys: dict[str, str] = {}
+        watermarks: dict[str, int] = {}
         for batch in batches:
             for event in batch.events:
-                partitions.setdefault(event.key, batch.partition)
-        due_before: dict[str, int] = {}
-        for batch in batches:
-            due_before[batch.partition] = max(
-                due_before.get(batch.partition, batch.watermark_ms), batch.watermark_ms
+                keys.setdefault(event.key, batch.partition)
+            watermarks[batch.partition] = max(
+                watermarks.get(batch.partition, batch.watermark_ms), batch.watermark_ms
             )
-        states, due = self.store.load(list(partitions), due_before)
-        for partition, contacts in due.items():
-            for key in contacts:
-                partitions.setdefault(key, partition)
-        stages_before = {key: _stage(state) for key, state in states.items()}
+        self._load(work, keys, watermarks)
 
         out: list[Trigger | Rejected] = []
-        fired: list[Trigger] = []
-        counters: Counter[str] = Counter()
         for batch in batches:
             out.extend(batch.rejected)
-            counters["rejected"] += len(batch.rejected)
-            self._apply_events(batch, states, fired, out, counters)
-        for key, state in states.items():
-            self.journey.fire_due(state, key, due_before[partitions[key]], fired)
+            work.counters["rejected"] += len(batch.rejected)
+            self._apply_events(batch, work, out)
+        self._fire_due(work, watermarks)
+        if self.model is not None:
+            checkpoint = self.model.next_checkpoint_ms(min(watermarks.values()))
+            if checkpoint is not None:
+                self._learn(checkpoint)
 
-        stage_moves: Counter[str] = Counter()
-        for key, state in states.items():
-            self.journey.compact(state)
-            before = stages_before[key]
-            if before != state.stage:
-                if before is not None:
-                    stage_moves[before] -= 1
-                stage_moves[state.stage] += 1
+        changed = work.changed()
         emitted_at = iso_ms(int(time.time() * 1000))
-        stamped = [msgspec.structs.replace(t, emitted_at=emitted_at) for t in fired]
+        stamped = [msgspec.structs.replace(t, emitted_at=emitted_at) for t in work.fired]
         for trigger in stamped:
-            counters["triggers"] += 1
-            counters[f"trigger:{trigger.trigger}"] += 1
-        self.store.commit(states, partitions, stamped, counters, stage_moves)
-        self.totals.update(counters)
+            work.counters["triggers"] += 1
+            work.counters[f"trigger:{trigger.trigger}"] += 1
+        self.store.commit(
+            changed,
+            work.partitions,
+            stamped,
+            work.counters,
+            work.stage_moves(),
+            model=self.model,
+        )
+        self.totals.update(work.counters)
         out.extend(stamped)
         return out
 
-    def _apply_events(
-        self,
-        batch: SourceBatch,
-        states: dict[str, ContactState],
-        fired: list[Trigger],
-        out: list[Trigger | Rejected],
-        counters: Counter[str],
-    ) -> None:
+    def _fire_due(self, work: _Work, watermarks: dict[str, int]) -> None:
+        for key, state in work.states.items():
+            until = watermarks.get(work.partitions[key])
+            if until is None:
+                continue
+            due = state.next_due_ms()
+            if due is not None and due < until:
+                work.dirty.add(key)
+                self.journey.fire_due(state, key, until, work.fired)
+
+    def _load(self, work: _Work, keys: dict[str, str], due_before: dict[str, int]) -> None:
+        """Load the batch's contacts and those with timers due, skipping ones held."""
+        wanted = [k for k in keys if k not in work.states]
+        states, due = self.store.load(wanted, due_before, skip=work.states.keys())
+        partitions = dict(keys)
+        for partition, contacts in due.items():
+            for key in contacts:
+                partitions.setdefault(key, partition)
+        work.add(states, partitions)
+
+    def _apply_events(self, batch: SourceBatch, work: _Work, out: list[Trigger | Rejected]) -> None:
         journey = self.journey
+        model = self.model
+        states, counters = work.states, work.counters
         for event, watermark_ms in zip(batch.events, batch.watermarks, strict=True):
+            if model is not None and watermark_ms > model.checkpoint_ms:
+                checkpoint = model.next_checkpoint_ms(watermark_ms)
+                if checkpoint is not None:
+                    self._checkpoint(work, batch.partition, checkpoint)
             state = states[event.key]
             skip = journey.admit(state, event)
             if skip is not None:
@@ -113,8 +174,22 @@ class Engine:
             if event.ts_ms < watermark_ms:
                 counters["late"] += 1
             counters["events"] += 1
-            journey.apply(state, event, watermark_ms, fired)
+            work.dirty.add(event.key)
+            journey.apply(state, event, watermark_ms, work.fired)
 
+    def _checkpoint(self, work: _Work, partition: str, checkpoint_ms: int) -> None:
+        """Fire every timer due before the checkpoint, then let the model learn."""
+        self._load(work, {}, {partition: checkpoint_ms})
+        self._fire_due(work, {p: checkpoint_ms for p in set(work.partitions.values())})
+        self._learn(checkpoint_ms)
 
-def _stage(state: ContactState) -> str | None:
-    return state.stage if state.last_ts else None
+    def _learn(self, checkpoint_ms: int) -> None:
+        assert self.model is not None
+        learned = self.model.learn_until(checkpoint_ms)
+        if learned:
+            quality = self.model.quality()
+            log.info(
+                "model learned %d labels up to %s: %d in all, ROC AUC %.3f, log loss %.3f",
+                learned, iso_ms(checkpoint_ms), quality["labels"],
+                quality["roc_auc"], quality["log_loss"],
+            )  # fmt: skip

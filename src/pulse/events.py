@@ -162,8 +162,15 @@ class EventDecoder:
         key = contact_id if contact_id is not None else "anon:" + str(anonymous_id)
         ts_ms = parse_ts(wire.ts)
         _check_props(wire.props)
-        event_id = wire.event_id or derive_event_id(type_, ts_ms, key, wire.props)
+        event_id = wire.event_id or _derived_id(type_, ts_ms, key, wire.props)
         return Event(event_id, type_, ts_ms, key, contact_id, anonymous_id, wire.props)
+
+
+def _derived_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
+    try:
+        return derive_event_id(type_, ts_ms, key, props)
+    except TypeError as exc:  # orjson refuses integers beyond 64 bits
+        raise EventError(f"`props` cannot be fingerprinted for an `event_id`: {exc}") from exc
 
 
 def _as_id(value: str | int | None, name: str) -> str | None:

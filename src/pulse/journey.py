@@ -17,9 +17,12 @@ import zlib
 from typing import Any
 
 from pulse import windows
+from pulse import labels
 from pulse.conditions import Condition
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
+from pulse.features import extract_features
+from pulse.model import LeadModel
 from pulse.rules import (
     AbandonCart,
     BrowseAbandon,
@@ -50,8 +53,11 @@ _HISTORY = 10
 class Journey:
     """Applies events and timers to contact states under one rules version."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, model: LeadModel | None = None) -> None:
         self.rules = rules
+        self.model = model if rules.model.enabled else None
+        self._features: list[float] | None = None
+        """The last scored event's features, for explaining a trigger it fires."""
         enabled = [spec for spec in rules.triggers if spec.enabled]
         self._specs: dict[str, TriggerSpec] = {spec.name: spec for spec in enabled}
         self._welcome = [s for s in enabled if isinstance(s, Welcome)]
@@ -102,6 +108,7 @@ class Journey:
         """Apply one admitted event, appending the triggers it fires to `out`."""
         ts = event.ts_ms
         self.fire_due(state, event.key, max(ts, watermark_ms), out)
+        previous_active_ms = state.last_active_ts
         is_active = event.type not in PASSIVE_TYPES
         if is_active and state.lost:
             state.lost = False
@@ -115,12 +122,16 @@ class Journey:
             self._track_session(state, event)
         windows.add(state.counts.setdefault(event.type, []), ts)
         self._apply_commerce(state, event, out)
-        score_before = score_at(state, ts, self.rules.scoring)
-        score = self._apply_points(state, event, score_before)
+        score_before = self.score(state, ts)
+        points = self._apply_points(state, event, score_before)
         state.last_ts = max(state.last_ts, ts)
         if is_active:
             state.last_active_ts = max(state.last_active_ts, ts)
             self._arm_silence_timers(state, event)
+        # Compacting here, per event, rather than per batch keeps window counts (and so
+        # model features) independent of where batch boundaries fall.
+        self.compact(state)
+        score = self._apply_model(state, event, points, previous_active_ms)
         self._update_stage(state, ts, score)
         self._check_welcome(state, event, out)
         self._check_sales_ready(state, event, score_before, score, out)
@@ -131,6 +142,7 @@ class Journey:
             state.session_id = event.event_id
             state.session_start = event.ts_ms
             state.session_views = {}
+            windows.add(state.session_starts, event.ts_ms)
 
     def _apply_commerce(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
         ts, props, type_ = event.ts_ms, event.props, event.type
@@ -173,6 +185,7 @@ class Journey:
         price = float(props.get("price") or 0.0)
         if not state.cart:
             state.cart_episode = event.event_id
+            state.cart_opened_ts = ts
         item = state.cart.setdefault(product, [0.0, price])
         item[0] += quantity
         item[1] = price
@@ -227,6 +240,9 @@ class Journey:
                 state.timers.pop(f"{spec.name}:{order}", None)
 
     def _product_view(self, state: ContactState, event: Event) -> None:
+        price = event.props.get("price")
+        if price is not None and price >= self.rules.model.premium_price:
+            windows.add(state.premium_views, event.ts_ms)
         product = event.props.get("product_id")
         if product is None:
             return
@@ -245,11 +261,36 @@ class Journey:
                 due = event.ts_ms + spec.after.ms
                 state.timers[spec.name] = Timer(due, episode, spec.name)
 
+    def score(self, state: ContactState, ts_ms: int) -> float:
+        """The blended score at `ts_ms`: decayed rule points plus the model part."""
+        return round(score_at(state, ts_ms, self.rules.scoring) + self._model_part(state), 3)
+
+    def _model_part(self, state: ContactState) -> float:
+        if self.model is None or not self.model.is_warm:
+            return 0.0
+        return self.rules.model.weight * state.model_p
+
+    def _apply_model(
+        self, state: ContactState, event: Event, points: float, previous_active_ms: int
+    ) -> float:
+        """Predict, keep a vector for a delayed label; returns the blended score."""
+        state.points_total = points
+        model = self.model
+        if model is None:
+            return points
+        ts = event.ts_ms
+        if event.type == "purchase":
+            labels.resolve_purchase(state, event.key, ts, model)
+        features = self._features = extract_features(state, ts, previous_active_ms)
+        state.model_p = round(model.probability(features), 4)
+        labels.sample_vector(state, ts, features, model.spec)
+        return round(points + self._model_part(state), 3)
+
     def _apply_points(self, state: ContactState, event: Event, score_before: float) -> float:
-        """Add the event's rule points; returns the score after them."""
+        """Add the event's rule points; returns the decayed points after them."""
         rules = self._point_rules.get(event.type)
         if not rules:
-            return score_before
+            return score_at(state, event.ts_ms, self.rules.scoring)
         for index, rule in rules:
             condition = self.rules.conditions.get(index)
             if condition is not None and not self._holds(condition, state, event):
@@ -276,7 +317,9 @@ class Journey:
                 state.sales_ready_armed = True
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
-                reason = {"event": event.event_id, "score_before": score_before}
+                reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}
+                if self.model is not None and self._features is not None:
+                    reason["top_features"] = self.model.contributions(self._features)
                 self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)
 
     def _arm_silence_timers(self, state: ContactState, event: Event) -> None:
@@ -317,6 +360,10 @@ class Journey:
                     state.counts[type_] = compacted
                 else:
                     del state.counts[type_]
+        for name in ("premium_views", "session_starts"):
+            buckets = getattr(state, name)
+            if windows.needs_compaction(buckets, now):
+                setattr(state, name, windows.compact(buckets, now))
 
     # -- time -----------------------------------------------------------------
 
@@ -327,6 +374,10 @@ class Journey:
             if timer.due_ms >= until_ms:
                 return
             del state.timers[slot]
+            if slot == labels.LABEL_SLOT:
+                if self.model is not None:
+                    labels.resolve_expired(state, key, timer.due_ms, self.model)
+                continue
             spec = self._specs.get(timer.trigger)
             if spec is not None:
                 self._fire_timer(state, key, spec, timer, out)
@@ -388,7 +439,10 @@ class Journey:
         if state.fired.get(spec.name) == episode:
             return False
         state.fired[spec.name] = episode
-        score = score_at(state, ts, self.rules.scoring)
+        score = self.score(state, ts)
+        if self.model is not None:
+            reason = {**reason, "points": round(score_at(state, ts, self.rules.scoring), 3)}
+            reason["model_p"] = state.model_p
         out.append(
             Trigger(
                 trigger_id=trigger_id(key, spec.name, episode),

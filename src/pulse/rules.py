@@ -27,6 +27,7 @@ from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
 
 __all__ = [
     "Duration",
+    "ModelSpec",
     "PointRule",
     "Rules",
     "RulesCheck",
@@ -166,6 +167,29 @@ TriggerKind = Literal[
 ]  # fmt: skip
 
 
+class ModelSpec(_Spec, frozen=True):
+    """The online model: river learns from conversions as they happen (see `pulse.model`)."""
+
+    enabled: bool = True
+    kind: Literal["logistic", "hoeffding_tree"] = "logistic"
+    learning_rate: float = 0.05
+    l2: float = 0.0
+    weight: float = 40.0
+    """Blended score = rule points + weight x probability of a purchase within `horizon`."""
+    warmup_labels: int = 200
+    """The probability counts in the score only once this many labels were learned."""
+    horizon: Duration = _dur("7d")
+    sample_every: Duration = _dur("1d")
+    """At most one stored feature vector per contact per this long (bounds memory)."""
+    max_pending: int = 2
+    learn_every: Duration = _dur("1h")
+    """Event-time cadence at which resolved labels are learned (keeps replays deterministic)."""
+    premium_price: float = 100.0
+    """Product views at or above this price count as `premium_views`."""
+    features: list[str] = []
+    """Feature names to use; empty means all (see README)."""
+
+
 class _File(_Spec, frozen=True):
     version: Literal[1] = 1
     name: str = "rules"
@@ -174,6 +198,7 @@ class _File(_Spec, frozen=True):
     event_types: list[str] = []
     scoring: Any = None
     stages: Stages = msgspec.field(default_factory=Stages)
+    model: ModelSpec = msgspec.field(default_factory=ModelSpec)
     triggers: list[Any] = []
 
 
@@ -191,6 +216,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     triggers: tuple[TriggerSpec, ...]
     conditions: dict[int, Condition]
     """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
+    model: ModelSpec = msgspec.field(default_factory=ModelSpec)
 
     warnings: tuple[str, ...] = ()
     """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""
@@ -287,6 +313,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
             stages=shell.stages,
             triggers=triggers,
             conditions=conditions,
+            model=shell.model,
             warnings=tuple(problems.warnings),
         )
     )

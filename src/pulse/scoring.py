@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pulse import windows
-from pulse.contact import ContactState
+from pulse.contact import STAGES, ContactState
 from pulse.rules import PointRule, Rules, Scoring, Stages
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "stage_of",
 ]
 
-STAGES = ("awareness", "consideration", "decision", "customer", "loyal", "at_risk", "lost")
 
 
 def decay_factor(elapsed_ms: int, half_life_ms: int) -> float:

@@ -19,7 +19,7 @@ counters land together or not at all, which is what makes replays idempotent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import redis
@@ -28,6 +28,8 @@ from redis.retry import Retry
 
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
+from pulse.model import LeadModel
+from pulse.rules import ModelSpec
 from pulse.triggers import Trigger, encode_trigger
 
 __all__ = ["DEFAULT_STATE_TTL_S", "ContactStore", "KeyLayout", "connect"]
@@ -63,6 +65,8 @@ class KeyLayout:
         self.triggers = f"{prefix}:triggers"
         self.stages = f"{prefix}:stages"
         self.stats = f"{prefix}:stats"
+        self.model = f"{prefix}:model"
+        self.model_quality = f"{prefix}:model:quality"
 
     def contact(self, key: str) -> str:
         """The state key of a contact.
@@ -108,12 +112,15 @@ class ContactStore:
         self._write_states_script = client.register_script(_WRITE_STATES)
 
     def load(
-        self, keys: list[str], due_before: Mapping[str, int]
+        self,
+        keys: list[str],
+        due_before: Mapping[str, int],
+        skip: Collection[str] = (),
     ) -> tuple[dict[str, ContactState], dict[str, list[str]]]:
         """States of `keys`, and per partition the contacts with timers due before its watermark.
 
         One round trip for the batch; contacts with due timers that were not
-        among `keys` cost a second one.
+        among `keys` (nor in `skip`, the states the caller already holds) cost a second one.
         """
         pipe = self.client.pipeline(transaction=False)
         if keys:
@@ -127,7 +134,7 @@ class ContactStore:
         missing: list[str] = []
         for partition, members in zip(due_before, replies, strict=True):
             due[partition] = [m.decode() for m in members]
-            missing.extend(c for c in due[partition] if c not in states)
+            missing.extend(c for c in due[partition] if c not in states and c not in skip)
         if missing:
             missing = list(dict.fromkeys(missing))
             raw_states = self._execute_one(
@@ -145,9 +152,14 @@ class ContactStore:
         triggers: Iterable[Trigger],
         counters: Mapping[str, int],
         stage_moves: Mapping[str, int],
+        model: LeadModel | None = None,
     ) -> None:
-        """Write a batch atomically: states, timer index, triggers and counters."""
+        """Write a batch atomically: states, timer index, triggers, counters and the model."""
         pipe = self.client.pipeline(transaction=True)
+        if model is not None:
+            pipe.set(self.layout.model, model.dumps())
+            quality: dict[Any, Any] = dict(model.quality())
+            pipe.hset(self.layout.model_quality, mapping=quality)
         keys: list[str] = []
         args: list[bytes | str | int] = [self.state_ttl_s]
         for key, state in states.items():
@@ -173,6 +185,16 @@ class ContactStore:
 
     def _write_states(self, **kwargs: Any) -> None:
         self._write_states_script(**kwargs)
+
+    def load_model(self, spec: ModelSpec) -> LeadModel:
+        """The saved model, or a new one when none is saved or its settings changed."""
+        raw = self._execute_one(lambda: self.client.get(self.layout.model))
+        return LeadModel(spec) if raw is None else LeadModel.loads(raw, spec)
+
+    def model_quality(self) -> dict[str, float]:
+        """The saved model's prequential quality metrics."""
+        raw = self._execute_one(lambda: self.client.hgetall(self.layout.model_quality))
+        return {k.decode(): float(v) for k, v in raw.items()}
 
     def read_contact(self, key: str) -> ContactState | None:
         """One contact's state, or `None` when Redis holds none."""

@@ -42,6 +42,20 @@ def add(buckets: list[int], ts_ms: int) -> None:
     buckets.append(1)
 
 
+def _coarsen(start_min: int, now_min: int) -> int:
+    """Align a bucket to the granularity its age calls for, until that is stable.
+
+    Aligning can make a bucket older and so due a coarser granularity; repeating
+    until nothing moves makes `compact` idempotent (compacting twice changes nothing).
+    """
+    while True:
+        size = _granularity_min((now_min - start_min) * _MIN)
+        aligned = start_min // size * size
+        if aligned == start_min:
+            return start_min
+        start_min = aligned
+
+
 def compact(buckets: list[int], now_ms: int) -> list[int]:
     """Merge aged buckets into coarser ones and drop those older than 30 days.
 
@@ -51,12 +65,9 @@ def compact(buckets: list[int], now_ms: int) -> list[int]:
     merged: dict[int, int] = {}
     now_min = now_ms // _MIN
     for i in range(0, len(buckets), 2):
-        start = buckets[i]
-        age_ms = (now_min - start) * _MIN
-        if age_ms >= _RETAIN_MS:
+        key = _coarsen(buckets[i], now_min)
+        if (now_min - key) * _MIN >= _RETAIN_MS:
             continue
-        size = _granularity_min(age_ms)
-        key = start // size * size
         merged[key] = merged.get(key, 0) + buckets[i + 1]
     out: list[int] = []
     for start in sorted(merged):
