@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint types unit bench bench-smoke setup redis-server clean
+.PHONY: demo test check lint types unit rules-test bench bench-smoke setup redis-server clean
 
 demo: setup redis-server
 	$(BIN)/pulse run
 
 test: check
 
-check: setup redis-server lint types unit
+check: setup redis-server lint types unit rules-test
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ types: setup
 
 unit: setup redis-server
 	$(BIN)/pytest -q
+
+# The rule tests of the shipped packs (rules/tests/*.yaml): events in, exact triggers out.
+rules-test: setup redis-server
+	$(BIN)/pulse test -q rules/tests
 
 bench: setup redis-server
 	$(BIN)/python bench/replay.py --json bench/results/latest.json

@@ -1,0 +1,89 @@
+"""Reading triggers back from their Redis stream (`<prefix>:triggers`).
+
+The stream is the exact record of what fired (written with the state, once),
+so offline tools read it rather than the JSONL or terminal outputs: rule tests
+and replay comparisons read all of it, `pulse explain` scans it newest first
+for one contact. None of this runs on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import redis
+
+from pulse.errors import StateError
+from pulse.triggers import Trigger
+
+__all__ = ["delete_prefix", "iter_triggers", "read_triggers", "recent_triggers"]
+
+_DECODER = msgspec.json.Decoder(Trigger)
+
+
+def iter_triggers(
+    client: redis.Redis, stream: str, *, newest_first: bool = False, chunk: int = 5_000
+) -> Iterator[tuple[bytes, bytes]]:
+    """`(entry id, trigger JSON)` per stream entry, in chunks of `chunk` entries."""
+    bound = "+" if newest_first else "-"
+    while True:
+        try:
+            entries: Any = (
+                client.xrevrange(stream, max=bound, min="-", count=chunk)
+                if newest_first
+                else client.xrange(stream, min=bound, max="+", count=chunk)
+            )
+        except redis.RedisError as exc:
+            raise StateError(f"cannot read trigger stream `{stream}`: {exc}") from exc
+        for entry_id, fields in entries:
+            yield entry_id, fields[b"json"]
+        if len(entries) < chunk:
+            return
+        bound = "(" + entries[-1][0].decode()  # exclusive: the next chunk starts after it
+
+
+def read_triggers(client: redis.Redis, stream: str) -> list[Trigger]:
+    """Every trigger on a stream, oldest first."""
+    return [_DECODER.decode(raw) for _, raw in iter_triggers(client, stream)]
+
+
+def recent_triggers(
+    client: redis.Redis, stream: str, contact: str, *, limit: int, scan_limit: int
+) -> tuple[list[Trigger], int]:
+    """One contact's newest `limit` triggers, scanning at most `scan_limit` entries.
+
+    Returns the triggers (newest first) and how many entries were scanned. Entries
+    are matched on their raw bytes before decoding, so a scan costs little more
+    than reading the stream.
+    """
+    needle = msgspec.json.encode({"contact_id": contact})[1:-1]
+    found: list[Trigger] = []
+    scanned = 0
+    for _, raw in iter_triggers(client, stream, newest_first=True):
+        scanned += 1
+        if needle in raw:
+            trigger = _DECODER.decode(raw)
+            if trigger.contact_id == contact:
+                found.append(trigger)
+                if len(found) >= limit:
+                    break
+        if scanned >= scan_limit:
+            break
+    return found, scanned
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under `prefix:` (offline clean-up; uses SCAN). Returns the count."""
+    deleted = 0
+    batch: list[bytes] = []
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(client.unlink(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.unlink(*batch))
+    return deleted

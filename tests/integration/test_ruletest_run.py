@@ -1,0 +1,106 @@
+"""Rule tests run for real: the shipped suite passes, failures show a diff, `pulse test` exits 1."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import redis
+
+from pulse.cli import main
+from pulse.rules import default_rules_path
+from pulse.ruletest import find_cases, load_cases, run_cases
+
+SHIPPED = default_rules_path().parent / "tests"
+
+LATE_EXPECTATION = """\
+description: expects abandon_cart a minute late
+start: 2026-01-05T10:00:00Z
+contact: c1
+until: +2h
+events:
+  - {at: +0m, type: add_to_cart, props: {product_id: p1, price: 20.0}}
+expect:
+  triggers: [[abandon_cart, c1, +31m]]
+  scores: {c1: 9}
+  stages: {c1: customer}
+"""
+
+
+def test_shipped_rule_tests_all_pass(redis_url: str) -> None:
+    cases = [case for path in find_cases([SHIPPED]) for case in load_cases(path)]
+    results = list(run_cases(cases, redis_url))
+    failed = {r.id: r.details for r in results if r.outcome != "passed"}
+    assert len(results) >= 20 and failed == {}
+
+
+def test_failing_case_shows_expected_and_fired_triggers_as_a_diff(
+    redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_EXPECTATION)
+    (result,) = run_cases(load_cases(path), redis_url)
+    assert result.outcome == "failed"
+    text = "\n".join(result.details)
+    assert re.search(r"- abandon_cart +c1 +\+31m +\(2026-01-05T10:31:00.000Z\)", text)
+    assert re.search(r"\+ abandon_cart +c1 +\+30m +\(2026-01-05T10:30:00.000Z\)", text)
+    assert "score of `c1` at +2h: expected 9, got 7.967" in text
+    assert "stage of `c1`: expected `customer`, got `decision`" in text
+
+
+def test_event_the_decoder_refuses_fails_the_case(redis_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("events: [{type: add_to_crt, contact: c1}]\nexpect: {triggers: []}\n")
+    (result,) = run_cases(load_cases(path), redis_url)
+    assert result.outcome == "failed"
+    assert any("event refused: unknown event type `add_to_crt`" in d for d in result.details)
+
+
+def test_invalid_rules_make_the_case_an_error(redis_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("rules_patch: {'after: 30m': 'after: soon'}\nevents: []\nexpect: {}\n")
+    (result,) = run_cases(load_cases(path), redis_url)
+    assert result.outcome == "error"
+    assert any("duration" in d and "soon" in d for d in result.details)
+
+
+def test_cases_leave_no_keys_behind(redis_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "late.yaml"
+    path.write_text(LATE_EXPECTATION)
+    list(run_cases(load_cases(path), redis_url))
+    client = redis.Redis.from_url(redis_url)
+    assert list(client.scan_iter(match="ruletest-*")) == []
+
+
+def test_pulse_test_exits_0_on_the_shipped_suite(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test", str(SHIPPED), "--redis-url", redis_url, "-q"]) == 0
+    out, _ = capsys.readouterr()
+    assert " passed in " in out and "failed" not in out
+
+
+def test_pulse_test_exits_1_and_prints_the_failure(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "late.yaml").write_text(LATE_EXPECTATION)
+    (tmp_path / "broken.yaml").write_text("events: [{type: signup, colour: red}]\n")
+    assert main(["test", str(tmp_path), "--redis-url", redis_url]) == 1
+    out, _ = capsys.readouterr()
+    assert "late.yaml::late FAILED" in out
+    assert "FAILURES" in out and "- abandon_cart" in out
+    assert "unknown field `colour`" in out
+    assert "1 failed, 1 error" in out
+
+
+def test_rules_option_runs_the_suite_against_another_rules_file(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slower = tmp_path / "slower.yaml"
+    slower.write_text(default_rules_path().read_text().replace("after: 30m", "after: 60m"))
+    status = main(["test", str(SHIPPED / "abandon_cart.yaml"), "--rules", str(slower),
+                   "--redis-url", redis_url, "-q"])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert status == 1
+    assert re.search(r"\+ abandon_cart +c1 +\+1h20m", out)
