@@ -41,6 +41,10 @@ class LeadModel:
     Picklable: the engine stores it in Redis with each batch's commit.
     """
 
+    record_history = False
+    """When set (by the quality benchmark), every learned label is kept in `history`
+    as (bought, prequential probability, scored_at_ms, learned_at_ms, features)."""
+
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.names: tuple[str, ...] = tuple(spec.features) or FEATURE_NAMES
@@ -54,6 +58,7 @@ class LeadModel:
         self.drift: Any = drift.ADWIN()  # type: ignore[no-untyped-call]  # idem
         self.drifts = 0
         self.buffer: list[Example] = []
+        self.history: list[tuple[bool, float, int, int, list[float]]] = []
         self.checkpoint_ms = 0
         self._coefficients: list[tuple[int, float]] = []
         self._intercept = 0.0
@@ -118,11 +123,13 @@ class LeadModel:
         if not ready:
             return 0
         self.buffer = [e for e in self.buffer if e[0] >= checkpoint_ms]
-        for _, _, _, bought, features in ready:
+        for _, _, scored_at, bought, features in ready:
             x = self._as_dict(features)
             p = float(self.pipeline.predict_proba_one(x).get(True, 0.0))
             self.auc.update(bought, p)
             self.log_loss.update(bought, p)
+            if self.record_history:
+                self.history.append((bought, p, scored_at, checkpoint_ms, features))
             self.drift.update(float(bought != (p >= 0.5)))
             if self.drift.drift_detected:
                 self.drifts += 1
@@ -181,7 +188,7 @@ class LeadModel:
     @staticmethod
     def loads(raw: bytes, spec: ModelSpec) -> LeadModel:
         """Restore a saved model; a model saved under other settings is started afresh."""
-        model = pickle.loads(raw)  # noqa: S301 - pulse's own Redis keys, written by pulse
+        model = pickle.loads(raw)
         if not isinstance(model, LeadModel) or model.spec != spec:
             log.warning("model settings changed: starting a new model")
             return LeadModel(spec)

@@ -19,7 +19,10 @@ from rich.table import Table
 
 from pulse import windows
 from pulse.config import RunConfig
+from pulse.contact import ContactState
 from pulse.engine import Engine, SourceBatch
+from pulse.features import extract_features
+from pulse.model import LeadModel
 from pulse.rules import Rules, load_rules
 from pulse.scoring import score_at, score_breakdown
 from pulse.state import ContactStore, KeyLayout, connect
@@ -109,14 +112,41 @@ def run_flow(config: RunConfig, report: RunReport) -> None:
     before, _ = store.counts()
     flow, _factory = build_flow(config, rules, on_batch=report.on_batch)
     with report:
-        run_main(flow)  # type: ignore[no-untyped-call]  # bytewax stubs leave it untyped
+        run_main(flow, **_recovery(config))  # type: ignore[no-untyped-call]  # bytewax is untyped
     report.collect(store)
     report.totals.subtract(before)
+
+
+def _recovery(config: RunConfig) -> dict[str, Any]:
+    """Recovery options for bytewax; an empty recovery directory is initialised first."""
+    if not config.recovery_dir:
+        return {}
+    path = Path(config.recovery_dir)
+    if not path.exists() or not any(path.iterdir()):
+        path.mkdir(parents=True, exist_ok=True)
+        init_db_dir(path, 1)  # one partition: enough for a single process
+    return {
+        "epoch_interval": timedelta(seconds=config.snapshot_interval_s),
+        "recovery_config": RecoveryConfig(path),
+    }
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _print_model(out: Console, model: LeadModel, state: ContactState, now: int) -> None:
+    quality = model.quality()
+    warm = "counts in the score" if model.is_warm else f"warming up ({model.spec.warmup_labels})"
+    out.print(
+        f"model: {quality['labels']} labels learned ({warm}), prequential ROC AUC "
+        f"{quality['roc_auc']:.3f}, log loss {quality['log_loss']:.3f}"
+    )
+    contributions = model.contributions(extract_features(state, now, state.last_active_ts))
+    if contributions:
+        terms = ", ".join(f"{name} {value:+.2f}" for name, value in contributions.items())
+        out.print(f"model's largest terms (log-odds): {terms}")
 
 
 def print_contact(
@@ -130,8 +160,17 @@ def print_contact(
         print(f"pulse: no state for contact `{contact}` under prefix `{prefix}`", file=sys.stderr)
         return 1
     now = at_ms or state.last_ts
-    score = score_at(state, now, rules.scoring)
+    points = score_at(state, now, rules.scoring)
+    model = store.load_model(rules.model) if rules.model.enabled else None
+    model_part = rules.model.weight * state.model_p if model and model.is_warm else 0.0
+    score = round(points + model_part, 3)
     out.print(f"[bold]{contact}[/]  stage [bold]{state.stage}[/]  score [bold]{score}[/]")
+    out.print(
+        f"score = rule points {points:.2f} + model {model_part:.2f} "
+        f"(weight {rules.model.weight:g} x purchase probability {state.model_p:.3f})"
+    )
+    if model is not None:
+        _print_model(out, model, state, now)
     out.print(f"first seen {iso_ms(state.first_ts)}, last seen {iso_ms(state.last_ts)}")
     out.print(f"purchases {state.purchases}, revenue {state.revenue:.2f}, lost {state.lost}")
     if state.cart:

@@ -23,13 +23,19 @@ _ENCODER = msgspec.json.Encoder()
 
 def format_trigger(trigger: Trigger) -> str:
     """One readable terminal line for a trigger."""
-    facts = " ".join(
-        f"{k}={v}" for k, v in trigger.reason.items() if k not in ("due", "event", "armed_by")
-    )
+    reason = trigger.reason
+    facts = " ".join(f"{k}={v}" for k, v in reason.items() if k not in _NOT_SHOWN)
+    model = f"p={reason['model_p']:.2f}" if "model_p" in reason else ""
     return (
         f"{trigger.ts[:19].replace('T', ' ')}  {trigger.trigger:<15} {trigger.contact_id:<14} "
-        f"score {trigger.score:6.1f}  {trigger.stage:<13} {facts}"
+        f"score {trigger.score:6.1f} {model:<7} {trigger.stage:<13} {facts}"
     )
+
+
+# Shown otherwise (model_p), or too long for one terminal line (explanations).
+_NOT_SHOWN = frozenset(
+    {"due", "event", "armed_by", "model_p", "points", "top_features", "score_before"}
+)
 
 
 class _ConsolePartition(StatelessSinkPartition[Trigger | Rejected]):
