@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 demo: setup redis-server
 	$(BIN)/pulse run
 
-test: check
+test: check bench-smoke
 
 check: setup redis-server lint types unit rules-test
 
@@ -44,11 +44,14 @@ unit: setup redis-server
 rules-test: setup redis-server
 	$(BIN)/pulse test -q rules/tests
 
+# The benchmark suite (bench/suite.py): micro-benchmarks, replay matrix with the naive
+# baseline and footprint, live latency; writes bench/results/latest.{json,md}.
 bench: setup redis-server
-	$(BIN)/python bench/replay.py --json bench/results/latest.json
+	$(BIN)/python bench/suite.py
 
+# Every benchmark once at tiny sizes: checks they run, asserts no timing (part of `make test`).
 bench-smoke: setup redis-server
-	$(BIN)/python bench/replay.py --events 20000 --contacts 2000
+	$(BIN)/python bench/suite.py --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

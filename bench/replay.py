@@ -1,43 +1,128 @@
 """End-to-end replay benchmark: generated JSONL through the real flow and real Redis.
 
-    python bench/replay.py --events 1000000 --contacts 100000 --json bench/results/latest.json
+    python bench/replay.py --events 1000000 --contacts 100000 --json out.json
+    python bench/replay.py --matrix --naive --json bench/results/replay.json
 
-Prints events/s, peak RSS of this process, and Redis memory per contact. The
-event file is generated once per (events, contacts, seed) and cached under
-`bench/.data/`.
+One run replays a seeded generated file (cached under `bench/.data/`) through
+the real dataflow (`pulse.report.run_flow`: file source, decode, the batch step
+with state, scoring and triggers, sinks) into a fresh private redis-server, and
+reports events/s, triggers, the process's peak RSS and the Redis footprint
+(`footprint.measure`). `--naive` then runs the naive per-event baseline
+(`naive.py`) over the same file into the same server under another prefix and
+checks that both emitted the same trigger ids.
+
+`--matrix` runs every size of the issue (100k and 1M events, 10k/100k/1M
+contacts), each in its own process so that peak RSS and Python heap are per run;
+the naive baseline, at about 3k events/s, only runs on the 100k-event sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import redis
 
+from footprint import measure
+from harness import events_file, machine, write_json
+from naive import run_naive, trigger_ids
 from pulse.config import RunConfig
-from pulse.connectors.generator import GeneratorConfig, write_jsonl
 from pulse.redis_server import PrivateRedis
 from pulse.report import RunReport, peak_rss_mb, run_flow
-from pulse.rules import default_rules_path
+from pulse.rules import default_rules_path, load_rules
+from pulse.state import KeyLayout
 
-DATA = Path(__file__).parent / ".data"
+__all__ = ["MATRIX", "SMOKE", "run_cell", "run_cell_in_subprocess"]
+
+MATRIX: list[tuple[int, int]] = [
+    (100_000, 10_000),
+    (100_000, 100_000),
+    (1_000_000, 10_000),
+    (1_000_000, 100_000),
+    (1_000_000, 1_000_000),
+]
+"""(events, contacts). 100k events over 1M contacts is left out: most contacts would get none."""
+
+SMOKE: list[tuple[int, int]] = [(5_000, 500)]
+"""Small enough to check that everything runs in a few seconds; its numbers mean nothing."""
+
+NAIVE_MAX_EVENTS = 100_000
+"""Largest input the naive baseline runs on in a matrix (it takes ~35 s per 100k events)."""
 
 
-def events_file(events: int, contacts: int, seed: int) -> Path:
-    """The cached generated input for these parameters."""
-    path = DATA / f"events-{events}-{contacts}-{seed}.jsonl"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        config = GeneratorConfig(contacts=contacts, events=events, seed=seed, span_days=120)
-        write_jsonl(config, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").rename(path)
-        print(f"generated {path.name} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    return path
+def run_cell(
+    events: int,
+    contacts: int,
+    *,
+    seed: int = 7,
+    batch_size: int = 1000,
+    rules_path: str | None = None,
+    naive: bool = False,
+) -> dict[str, Any]:
+    """One replay (and optionally the naive baseline) in this process."""
+    path = events_file(events, contacts, seed)
+    rules_path = rules_path or str(default_rules_path())
+    layout = KeyLayout("pulse")
+    with PrivateRedis() as server, tempfile.TemporaryDirectory() as scratch:
+        client = redis.Redis.from_url(server.url)
+        used_before = int(client.info("memory")["used_memory"])
+        config = RunConfig(
+            rules_path=rules_path,
+            redis_url=server.url,
+            prefix=layout.prefix,
+            inputs=[str(path)],
+            batch_size=batch_size,
+            show_console=False,
+            dead_letters_path=str(Path(scratch) / "dead_letters.jsonl"),
+        )
+        report = RunReport(config)
+        run_flow(config, report)
+        result: dict[str, Any] = {
+            "events": report.events,
+            "generated_contacts": contacts,
+            "batch_size": batch_size,
+            "seconds": round(report.elapsed_s, 2),
+            "events_per_s": round(report.events / report.elapsed_s),
+            "triggers": report.totals.get("triggers", 0),
+            "peak_rss_mib": round(peak_rss_mb()),
+            "footprint": measure(client, layout, used_before),
+        }
+        if naive:
+            baseline = run_naive(path, server.url, load_rules(rules_path), prefix="naive")
+            batched_ids = trigger_ids(client, layout.triggers)
+            naive_ids = trigger_ids(client, KeyLayout("naive").triggers)
+            result["naive"] = {
+                **baseline,
+                # Equal work: both must emit the same triggers (ids are deterministic).
+                "same_triggers": batched_ids == naive_ids,
+                "differing_trigger_ids": len(batched_ids ^ naive_ids),
+                "speedup": round(result["events_per_s"] / baseline["events_per_s"], 1),
+            }
+        client.close()
+    return result
+
+
+def run_cell_in_subprocess(
+    events: int, contacts: int, seed: int = 7, *, batch_size: int = 1000, naive: bool = False
+) -> dict[str, Any]:
+    """`run_cell` in a fresh interpreter, so peak RSS and heap belong to this run alone."""
+    events_file(events, contacts, seed)  # generated here: its memory must not count in the run
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "cell.json"
+        command = [
+            sys.executable, __file__, "--events", str(events), "--contacts", str(contacts),
+            "--seed", str(seed), "--batch-size", str(batch_size), "--json", str(out), "--quiet",
+        ]  # fmt: skip
+        if naive:
+            command.append("--naive")
+        subprocess.run(command, check=True)
+        runs: list[dict[str, Any]] = json.loads(out.read_text())["runs"]
+        return runs[0]
 
 
 def main() -> int:
@@ -46,40 +131,43 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--rules", default=str(default_rules_path()))
+    parser.add_argument("--naive", action="store_true", help="also run the naive baseline")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--matrix", action="store_true", help="every size of the issue")
+    sizes.add_argument("--smoke", action="store_true", help="one tiny size: checks it runs")
     parser.add_argument("--json", help="also write the result as JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="do not print the result")
     args = parser.parse_args()
 
-    path = events_file(args.events, args.contacts, args.seed)
-    with PrivateRedis() as server:
-        config = RunConfig(
-            rules_path=str(default_rules_path()),
-            redis_url=server.url,
-            inputs=[str(path)],
-            batch_size=args.batch_size,
-            show_console=False,
-            dead_letters_path=str(DATA / "dead_letters.jsonl"),
-        )
-        report = RunReport(config)
-        run_flow(config, report)
-        info = redis.Redis.from_url(server.url).info("memory")
-        stages = sum(report.stages.values())
-    result = {
-        "benchmark": "replay",
-        "events": report.events,
-        "contacts": stages,
-        "seconds": round(report.elapsed_s, 2),
-        "events_per_s": round(report.events / report.elapsed_s),
-        "triggers": report.totals.get("triggers", 0),
-        "peak_rss_mib": round(peak_rss_mb()),
-        "redis_used_memory_mib": round(info["used_memory"] / 2**20, 1),
-        "redis_bytes_per_contact": round(info["used_memory"] / max(stages, 1)),
-        "batch_size": args.batch_size,
-        "python": platform.python_version(),
-    }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.matrix or args.smoke:
+        runs = []
+        for events, contacts in MATRIX if args.matrix else SMOKE:
+            naive = args.naive and events <= NAIVE_MAX_EVENTS
+            print(f"replay: {events:,} events, {contacts:,} contacts ...", file=sys.stderr)
+            runs.append(
+                run_cell_in_subprocess(
+                    events, contacts, args.seed, batch_size=args.batch_size, naive=naive
+                )
+            )
+            print(f"replay: {runs[-1]['events_per_s']:,} events/s", file=sys.stderr)
+    else:
+        runs = [
+            run_cell(
+                args.events,
+                args.contacts,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                rules_path=args.rules,
+                naive=args.naive,
+            )
+        ]
+    result = {"benchmark": "replay", "machine": machine(), "runs": runs}
+    if args.quiet:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    else:
+        write_json(result, args.json)
     return 0
 
 
