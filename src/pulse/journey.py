@@ -16,8 +16,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from pulse import windows
-from pulse import labels
+from pulse import labels, windows
 from pulse.conditions import Condition
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
@@ -318,7 +317,7 @@ class Journey:
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
                 reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}
-                if self.model is not None and self._features is not None:
+                if self.model is not None and self.model.is_warm and self._features is not None:
                     reason["top_features"] = self.model.contributions(self._features)
                 self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)
 

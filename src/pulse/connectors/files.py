@@ -21,9 +21,12 @@ from pulse.errors import ConnectorError, EventError
 from pulse.events import EventDecoder, Rejected
 from pulse.watermark import Watermark
 
-__all__ = ["STDIN", "BatchBuilder", "JsonlSource"]
+__all__ = ["FILES_PARTITION", "STDIN", "STDIN_PARTITION", "BatchBuilder", "JsonlSource"]
 
 STDIN = "-"
+FILES_PARTITION = "files"
+"""The partition (and timer index) name of file input, whatever the files are called."""
+STDIN_PARTITION = "stdin"
 _DEAD_LETTER_RAW_BYTES = 65_536
 _IDLE_S = 0.1
 
@@ -70,28 +73,41 @@ def _rejected(reason: str, raw: bytes, where: str, offset: int) -> Rejected:
 
 
 class _Resume:
-    """What a file partition snapshots: where to read next, and its watermark."""
+    """What the files partition snapshots: which file, where in it, and the watermark."""
 
-    def __init__(self, offset: int, line: int, watermark: Watermark) -> None:
+    def __init__(self, offset: int, line: int, watermark: Watermark, file_index: int = 0) -> None:
         self.offset = offset
         self.line = line
         self.watermark = watermark
+        self.file_index = file_index
 
 
 class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
-    def __init__(self, path: str, resume: _Resume, source: JsonlSource) -> None:
+    """The input files, read one after the other as one partition.
+
+    One partition, not one per file: a contact's events may be spread over several
+    files (yesterday's, today's), and its state and timers must have one owner.
+    Parallel input is what Kafka partitions are for.
+    """
+
+    def __init__(self, paths: list[str], resume: _Resume, source: JsonlSource) -> None:
         self._source = source
-        self._path = path
-        try:
-            self._file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise ConnectorError(f"cannot open input `{path}`: {exc.strerror}") from exc
-        self._file.seek(resume.offset)
-        self._offset = resume.offset
-        self._line = resume.line
-        self._builder = BatchBuilder(path, source.decoder, resume.watermark)
+        self._paths = paths
+        self._index = resume.file_index
+        self._builder = BatchBuilder(FILES_PARTITION, source.decoder, resume.watermark)
         self._is_done = False
         self._awake: datetime | None = None
+        self._open(resume.offset, resume.line)
+
+    def _open(self, offset: int, line: int) -> None:
+        self._path = self._paths[self._index]
+        try:
+            self._file: IO[bytes] = open(self._path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise ConnectorError(f"cannot open input `{self._path}`: {exc.strerror}") from exc
+        self._file.seek(offset)
+        self._offset = offset
+        self._line = line
 
     def next_batch(self) -> list[SourceBatch]:
         if self._is_done:
@@ -100,6 +116,11 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
         for _ in range(self._source.batch_size):
             line = self._file.readline(limit + 1)
             if not line:
+                if self._index + 1 < len(self._paths):
+                    self._file.close()
+                    self._index += 1
+                    self._open(0, 0)
+                    continue
                 return self._at_end()
             start, self._line = self._offset, self._line + 1
             if len(line) > limit and not line.endswith(b"\n"):
@@ -138,7 +159,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
         return self._awake
 
     def snapshot(self) -> _Resume:
-        return _Resume(self._offset, self._line, self._builder.watermark)
+        return _Resume(self._offset, self._line, self._builder.watermark, self._index)
 
     def close(self) -> None:
         self._file.close()
@@ -150,7 +171,7 @@ class _StdinPartition(StatefulSourcePartition[SourceBatch, None]):
     def __init__(self, source: JsonlSource) -> None:
         self._source = source
         self._lines: queue.Queue[bytes | None] = queue.Queue(maxsize=source.batch_size * 10)
-        self._builder = BatchBuilder(STDIN, source.decoder, Watermark(source.lateness_ms))
+        self._builder = BatchBuilder(STDIN_PARTITION, source.decoder, Watermark(source.lateness_ms))
         self._line = 0
         self._is_done = False
         self._awake: datetime | None = None
@@ -217,18 +238,20 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         self.is_live = is_live
         self.final_watermark_ms = final_watermark_ms
         self.max_line_bytes = max_line_bytes
+        if STDIN in paths and len(paths) > 1:
+            raise ConnectorError("standard input (`-`) cannot be combined with input files")
         for path in paths:
             if path != STDIN and not Path(path).is_file():
                 raise ConnectorError(f"input file `{path}` does not exist")
 
     def list_parts(self) -> list[str]:
-        return list(self.paths)
+        return [STDIN_PARTITION] if self.paths == [STDIN] else [FILES_PARTITION]
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: object | None
     ) -> StatefulSourcePartition[SourceBatch, object]:
-        if for_part == STDIN:
+        if for_part == STDIN_PARTITION:
             return _StdinPartition(self)  # type: ignore[return-value]
         resume = resume_state if isinstance(resume_state, _Resume) else None
         resume = resume or _Resume(0, 0, Watermark(self.lateness_ms))
-        return _FilePartition(for_part, resume, self)  # type: ignore[return-value]
+        return _FilePartition(self.paths, resume, self)  # type: ignore[return-value]
