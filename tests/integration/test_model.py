@@ -79,8 +79,8 @@ def test_model_learns_the_same_labels_whatever_the_batch_size(
     redis_url: str, tmp_path: Path
 ) -> None:
     from bytewax.testing import run_main
-
     from dataflows.clickstream import build_flow
+
     from pulse.config import RunConfig
 
     events = tmp_path / "events.jsonl"
