@@ -1,9 +1,10 @@
-"""Reading triggers back from their Redis stream (`<prefix>:triggers`).
+"""Reading back, offline, what a run left in Redis: triggers, contact states, a whole prefix.
 
-The stream is the exact record of what fired (written with the state, once),
-so offline tools read it rather than the JSONL or terminal outputs: rule tests
-and replay comparisons read all of it, `pulse explain` scans it newest first
-for one contact. None of this runs on the hot path.
+The trigger stream (`<prefix>:triggers`) is the exact record of what fired
+(written with the state, once), so offline tools read it rather than the JSONL
+or terminal outputs: rule tests and replay comparisons read all of it, `pulse
+explain` scans it newest first for one contact. Listing every contact state and
+deleting a prefix use `SCAN`, which is why none of this may run on the hot path.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 import msgspec
 import redis
 
+from pulse.contact import ContactState, decode_state
 from pulse.errors import StateError
+from pulse.state import KeyLayout
 from pulse.triggers import Trigger
 
-__all__ = ["delete_prefix", "iter_triggers", "read_triggers", "recent_triggers"]
+__all__ = ["delete_prefix", "iter_states", "iter_triggers", "read_triggers", "recent_triggers"]
 
 _DECODER = msgspec.json.Decoder(Trigger)
 
@@ -78,8 +81,7 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     """Delete every key under `prefix:` (offline clean-up; uses SCAN). Returns the count."""
     deleted = 0
     batch: list[bytes] = []
-    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
-    for key in client.scan_iter(match=pattern, count=1000):
+    for key in client.scan_iter(match=_glob_escape(prefix) + ":*", count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             deleted += int(client.unlink(*batch))
@@ -87,3 +89,42 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     if batch:
         deleted += int(client.unlink(*batch))
     return deleted
+
+
+def iter_states(
+    client: redis.Redis, prefix: str, chunk: int = 1000
+) -> Iterator[tuple[str, ContactState]]:
+    """`(contact key, state)` for every contact under a prefix, in no particular order.
+
+    A contact whose id was too long or held braces is listed by its hashed key.
+    """
+    head, tail = KeyLayout(prefix).contact("\x00").split("\x00")
+    keys: list[bytes] = []
+    try:
+        for key in client.scan_iter(match=_glob_escape(head) + "*" + tail, count=chunk):
+            keys.append(key)
+            if len(keys) >= chunk:
+                yield from _decode_states(client, keys, len(head), len(tail))
+                keys = []
+        if keys:
+            yield from _decode_states(client, keys, len(head), len(tail))
+    except redis.RedisError as exc:
+        raise StateError(f"cannot list contact states under `{prefix}`: {exc}") from exc
+
+
+def _decode_states(
+    client: redis.Redis, keys: list[bytes], head: int, tail: int
+) -> Iterator[tuple[str, ContactState]]:
+    raws: Any = client.mget(keys)
+    for key, raw in zip(keys, raws, strict=True):
+        if raw is not None:  # expired between SCAN and MGET
+            yield key.decode()[head:-tail], decode_state(raw)
+
+
+def _glob_escape(text: str) -> str:
+    r"""`text` matched literally in a Redis `SCAN MATCH` pattern.
+
+    >>> _glob_escape("a*b{c}")
+    'a\\*b{c}'
+    """
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

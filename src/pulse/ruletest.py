@@ -45,7 +45,7 @@ from pulse.events import parse_ts
 from pulse.journey import Journey
 from pulse.rules import Rules, check_rules, default_rules_path
 from pulse.state import ContactStore, KeyLayout, connect
-from pulse.triggerlog import delete_prefix, read_triggers
+from pulse.readback import delete_prefix, read_triggers
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = [

@@ -25,6 +25,18 @@ def register(commands: Any) -> None:
     replay.add_argument("file", help="events file (JSON Lines)")
     options.add_flow_options(replay, with_input=False)
     replay.add_argument("--show", action="store_true", help="also print each trigger")
+    compare = replay.add_argument_group("compare two rule sets")
+    compare.add_argument(
+        "--compare", metavar="RULES",
+        help="also replay under these baseline rules; report what --rules changes",
+    )  # fmt: skip
+    compare.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE", help="the comparison as JSON (- stdout)"
+    )
+    compare.add_argument("--html", metavar="FILE", help="the comparison as a self-contained page")
+    compare.add_argument(
+        "--keep-keys", action="store_true", help="keep both runs' Redis keys for inspection"
+    )
     replay.set_defaults(func=_replay)
 
 
@@ -48,6 +60,13 @@ def _replay(args: argparse.Namespace) -> int:
     load_rules(args.rules)
     if not Path(args.file).is_file():
         print(f"pulse: events file `{args.file}` does not exist", file=sys.stderr)
+        return 2
+    if args.compare:
+        from pulse.cli.compare import replay_compare
+
+        return replay_compare(args)
+    if args.json or args.html:
+        print("pulse: --json and --html need --compare", file=sys.stderr)
         return 2
     with options.redis(args.redis_url) as url:
         config = options.run_config(args, url, [args.file])

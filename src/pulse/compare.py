@@ -1,0 +1,369 @@
+"""Replay one events file under two rule sets and say what the change does.
+
+`compare_replays` runs the real dataflow twice over the same file, in event
+time, each run under a Redis key prefix of its own: first the baseline rules
+(`before`), then the candidate (`after`). It then reads back both trigger
+streams and every contact's state and builds a `Comparison`:
+
+* per trigger, how many fired under each, and how many are the same, shifted
+  in time, added or removed, with median and p90 shift and sample contacts;
+* the distribution of scores (at the same event time) and of stages, before
+  and after, and which stage moves the change causes.
+
+Triggers are matched by `trigger_id`: it is derived from the contact, the
+trigger name and the episode that armed it (a cart, a session and product, an
+order, a silence), none of which depend on the rules, so the same reminder
+fired 30 minutes later keeps its id and counts as *shifted*. A trigger whose
+episode itself changes (say, `sales_ready` crossing on another event because
+points changed) shows as one removed and one added.
+
+Rendering (terminal, JSON, HTML) lives in `pulse.compare_report`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import msgspec
+import redis
+
+from pulse.config import RunConfig
+from pulse.contact import STAGES
+from pulse.journey import Journey
+from pulse.readback import delete_prefix, iter_states, read_triggers
+from pulse.rules import Rules, load_rules
+from pulse.state import ContactStore, KeyLayout, connect
+from pulse.triggers import Trigger, iso_ms
+
+__all__ = [
+    "SCORE_BINS",
+    "Comparison",
+    "RunSummary",
+    "Sample",
+    "TriggerChange",
+    "compare_replays",
+    "compare_triggers",
+    "percentile",
+]
+
+SCORE_BINS = (0.0, 1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 100.0, math.inf)
+"""Score histogram edges: fine where most contacts are, coarse above the default thresholds."""
+
+SAMPLES = 5
+"""Sample contacts kept per trigger and kind of change."""
+
+
+class RunSummary(msgspec.Struct, kw_only=True):
+    """One side of the comparison: which rules, and how the replay went."""
+
+    label: str
+    rules_path: str
+    rules_version: str
+    prefix: str
+    events: int = 0
+    elapsed_s: float = 0.0
+    events_per_s: float = 0.0
+    triggers: int = 0
+    contacts: int = 0
+    counters: dict[str, int] = {}
+
+
+class Sample(msgspec.Struct, frozen=True, kw_only=True):
+    """One contact's trigger, before and after (`None` where it did not fire)."""
+
+    contact: str
+    trigger_id: str
+    before: str | None
+    after: str | None
+    shift_s: float | None = None
+
+
+class TriggerChange(msgspec.Struct, kw_only=True):
+    """How one trigger's firings changed between the two rule sets."""
+
+    trigger: str
+    before: int = 0
+    after: int = 0
+    same: int = 0
+    """Same id, same event time."""
+    shifted: int = 0
+    """Same id (same contact and episode), another event time."""
+    added: int = 0
+    removed: int = 0
+    shift_median_s: float | None = None
+    shift_p90_s: float | None = None
+    """90th percentile of the signed shift (positive: fires later)."""
+    shift_min_s: float | None = None
+    shift_max_s: float | None = None
+    samples: dict[str, list[Sample]] = {}
+    """Up to `SAMPLES` contacts per change: `added`, `removed`, `shifted`."""
+
+
+class Histogram(msgspec.Struct, kw_only=True):
+    """Contacts per score bin, before and after; `edges[i] <= score < edges[i+1]`."""
+
+    edges: list[float]
+    before: list[int]
+    after: list[int]
+
+
+class ScoreStats(msgspec.Struct, kw_only=True):
+    """Summary of all contacts' scores under one rule set."""
+
+    mean: float = 0.0
+    p50: float = 0.0
+    p90: float = 0.0
+    max: float = 0.0
+
+
+class Comparison(msgspec.Struct, kw_only=True):
+    """Everything `pulse replay --compare` reports; encodes to JSON as is."""
+
+    events_file: str
+    as_of: str
+    """Event time at which scores are compared (the newest event, or `--until`)."""
+    before: RunSummary
+    after: RunSummary
+    triggers: list[TriggerChange]
+    scores: Histogram
+    score_stats: dict[str, ScoreStats]
+    score_changes: dict[str, int]
+    """Contacts whose score went `up`, `down` (by more than 0.01) or stayed `same`."""
+    stages: dict[str, list[int]]
+    """Per stage, `[before, after]` contact counts."""
+    stage_moves: dict[str, int]
+    """`"from -> to"`: contacts whose stage differs between the runs, most common first."""
+
+
+# -- running ---------------------------------------------------------------------------
+
+RunHook = Callable[[RunConfig, str], tuple[int, float, dict[str, int]]]
+"""Runs the flow for one side: `(config, label) -> (events, elapsed_s, counters)`."""
+
+
+def compare_replays(
+    config: RunConfig,
+    baseline_rules: str,
+    run: RunHook,
+    *,
+    keep_keys: bool = False,
+) -> Comparison:
+    """Replay `config.inputs` under `baseline_rules`, then under `config.rules_path`, and compare.
+
+    `run` runs the flow for one side (the CLI passes one that shows progress).
+    Each side gets a key prefix of its own under `config.prefix`; they are
+    deleted afterwards unless `keep_keys`.
+    """
+    run_id = uuid.uuid4().hex[:8]
+    sides = {
+        "before": (baseline_rules, f"{config.prefix}-cmp-{run_id}-before"),
+        "after": (config.rules_path, f"{config.prefix}-cmp-{run_id}-after"),
+    }
+    client = connect(config.redis_url)
+    summaries: dict[str, RunSummary] = {}
+    rule_sets: dict[str, Rules] = {}
+    try:
+        for label, (rules_path, prefix) in sides.items():
+            rules = rule_sets[label] = load_rules(rules_path)
+            side_config = msgspec.structs.replace(
+                config,
+                rules_path=rules_path,
+                prefix=prefix,
+                triggers_path=config.triggers_path if label == "after" else None,
+                dead_letters_path=_side_path(config.dead_letters_path, label),
+            )
+            events, elapsed, counters = run(side_config, label)
+            summaries[label] = RunSummary(
+                label=label, rules_path=rules_path, rules_version=rules.version, prefix=prefix,
+                events=events, elapsed_s=round(elapsed, 3),
+                events_per_s=round(events / elapsed if elapsed else 0.0, 1),
+                triggers=counters.get("triggers", 0), counters=counters,
+            )  # fmt: skip
+        return _compare(client, config, summaries, rule_sets)
+    finally:
+        if not keep_keys:
+            for _, prefix in sides.values():
+                delete_prefix(client, prefix)
+
+
+def _side_path(path: str | None, label: str) -> str | None:
+    """The candidate's dead letters go where asked; the baseline's beside them."""
+    if path is None or label == "after":
+        return path
+    stem, dot, suffix = path.rpartition(".")
+    return f"{stem}.baseline.{suffix}" if dot else f"{path}.baseline"
+
+
+def _compare(
+    client: redis.Redis,
+    config: RunConfig,
+    summaries: dict[str, RunSummary],
+    rule_sets: dict[str, Rules],
+) -> Comparison:
+    before_sum, after_sum = summaries["before"], summaries["after"]
+    before_triggers = read_triggers(client, KeyLayout(before_sum.prefix).triggers)
+    after_triggers = read_triggers(client, KeyLayout(after_sum.prefix).triggers)
+    states = {label: dict(iter_states(client, s.prefix)) for label, s in summaries.items()}
+    newest = max((s.last_ts for side in states.values() for s in side.values()), default=0)
+    as_of = max(newest, config.until_ms or 0)
+    scores: dict[str, dict[str, float]] = {}
+    for label, side in states.items():
+        store = ContactStore(client, KeyLayout(summaries[label].prefix))
+        rules = rule_sets[label]
+        model = store.load_model(rules.model) if rules.model.enabled else None
+        journey = Journey(rules, model)
+        scores[label] = {key: journey.score(state, as_of) for key, state in side.items()}
+        summaries[label].contacts = len(side)
+    stage_counts = {
+        label: Counter(state.stage for state in side.values()) for label, side in states.items()
+    }
+    names = [s for s in STAGES if any(c[s] for c in stage_counts.values())]
+    names += sorted({s for c in stage_counts.values() for s in c} - set(names))
+    moves = Counter(
+        f"{state.stage} -> {states['after'][key].stage}"
+        for key, state in states["before"].items()
+        if key in states["after"] and states["after"][key].stage != state.stage
+    )
+    return Comparison(
+        events_file=", ".join(config.inputs),
+        as_of=iso_ms(as_of),
+        before=before_sum,
+        after=after_sum,
+        triggers=compare_triggers(before_triggers, after_triggers),
+        scores=Histogram(
+            edges=list(SCORE_BINS),
+            before=_histogram(scores["before"].values()),
+            after=_histogram(scores["after"].values()),
+        ),
+        score_stats={label: _stats(list(side.values())) for label, side in scores.items()},
+        score_changes=_score_changes(scores["before"], scores["after"]),
+        stages={
+            name: [stage_counts["before"][name], stage_counts["after"][name]] for name in names
+        },
+        stage_moves=dict(moves.most_common()),
+    )
+
+
+# -- matching --------------------------------------------------------------------------
+
+
+@dataclass
+class _Pairs:
+    shifts: list[float]
+    samples: dict[str, list[Sample]]
+
+
+def compare_triggers(before: list[Trigger], after: list[Trigger]) -> list[TriggerChange]:
+    """Per trigger name, what changed, matching firings by `trigger_id`.
+
+    >>> def t(id_, ts): return Trigger(trigger_id=id_, trigger="abandon_cart", kind="abandon_cart",
+    ...     contact_id="c" + id_, ts=iso_ms(ts), ts_ms=ts, score=0.0, stage="decision",
+    ...     channel=None, rules_version="v", reason={})
+    >>> (change,) = compare_triggers([t("1", 0), t("2", 0)], [t("1", 1_800_000), t("3", 0)])
+    >>> change.shifted, change.added, change.removed, change.shift_median_s
+    (1, 1, 1, 1800.0)
+    """
+    old = {t.trigger_id: t for t in before}
+    new = {t.trigger_id: t for t in after}
+    changes: dict[str, TriggerChange] = {}
+    pairs: dict[str, _Pairs] = {}
+
+    def entry(name: str) -> tuple[TriggerChange, _Pairs]:
+        if name not in changes:
+            changes[name] = TriggerChange(trigger=name)
+            pairs[name] = _Pairs([], {"added": [], "removed": [], "shifted": []})
+        return changes[name], pairs[name]
+
+    # Sorted by id (a hash): samples are a deterministic, unbiased pick.
+    for trigger_id in sorted(old.keys() | new.keys()):
+        was, now = old.get(trigger_id), new.get(trigger_id)
+        name = (was or now).trigger  # type: ignore[union-attr]  # one of them is set
+        change, found = entry(name)
+        if was is not None:
+            change.before += 1
+        if now is not None:
+            change.after += 1
+        if was is not None and now is not None:
+            if was.ts_ms == now.ts_ms:
+                change.same += 1
+                continue
+            change.shifted += 1
+            shift_s = (now.ts_ms - was.ts_ms) / 1000
+            found.shifts.append(shift_s)
+            kind = "shifted"
+        else:
+            shift_s = None
+            kind = "removed" if now is None else "added"
+            change.removed += kind == "removed"
+            change.added += kind == "added"
+        if len(found.samples[kind]) < SAMPLES:
+            found.samples[kind].append(
+                Sample(
+                    contact=(was or now).contact_id,  # type: ignore[union-attr]
+                    trigger_id=trigger_id,
+                    before=was.ts if was else None,
+                    after=now.ts if now else None,
+                    shift_s=shift_s,
+                )
+            )
+    for name, change in changes.items():
+        shifts = sorted(pairs[name].shifts)
+        if shifts:
+            change.shift_median_s = round(percentile(shifts, 50), 3)
+            change.shift_p90_s = round(percentile(shifts, 90), 3)
+            change.shift_min_s, change.shift_max_s = shifts[0], shifts[-1]
+        change.samples = {k: v for k, v in pairs[name].samples.items() if v}
+    return sorted(changes.values(), key=lambda c: c.trigger)
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The `q`th percentile of sorted values, by linear interpolation.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([5.0], 90)
+    (2.5, 5.0)
+    """
+    if not ordered:
+        raise ValueError("percentile of no values")
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+# -- distributions ---------------------------------------------------------------------
+
+
+def _histogram(values: Iterable[float]) -> list[int]:
+    counts = [0] * (len(SCORE_BINS) - 1)
+    for value in values:
+        for index in range(len(counts)):
+            if value < SCORE_BINS[index + 1]:
+                counts[index] += 1
+                break
+    return counts
+
+
+def _stats(values: list[float]) -> ScoreStats:
+    if not values:
+        return ScoreStats()
+    ordered = sorted(values)
+    return ScoreStats(
+        mean=round(sum(ordered) / len(ordered), 3),
+        p50=round(percentile(ordered, 50), 3),
+        p90=round(percentile(ordered, 90), 3),
+        max=ordered[-1],
+    )
+
+
+def _score_changes(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    changes = Counter[str]()
+    for key, old in before.items():
+        new = after.get(key)
+        if new is None:
+            continue
+        changes["up" if new > old + 0.01 else "down" if new < old - 0.01 else "same"] += 1
+    return {k: changes[k] for k in ("up", "down", "same")}
