@@ -8,6 +8,7 @@ Run it with `pulse run` (see the README), or with bytewax directly:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -20,9 +21,12 @@ from bytewax.inputs import Source
 from pulse.config import RunConfig
 from pulse.connectors.files import JsonlSource
 from pulse.connectors.generated import GeneratedSource
+from pulse.connectors.kafka import DeadLetterSink, KafkaSource, TriggerRelaySink
+from pulse.connectors.kafka import settings_from_env as kafka_settings_from_env
 from pulse.connectors.sinks import ConsoleSink, JsonlSink
 from pulse.engine import Engine, SourceBatch
-from pulse.events import EventDecoder, Rejected
+from pulse.events import EventDecoder, Rejected, parse_ts
+from pulse.reload import RulesWatcher
 from pulse.rules import Rules, default_rules_path, load_rules
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import Trigger
@@ -33,10 +37,17 @@ BatchHook = Callable[[list[SourceBatch], Engine], None]
 class EngineFactory:
     """One `Engine` per worker thread, built on first use (Redis clients are per worker)."""
 
-    def __init__(self, config: RunConfig, rules: Rules, on_batch: BatchHook | None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        rules: Rules,
+        on_batch: BatchHook | None,
+        watcher: RulesWatcher | None = None,
+    ) -> None:
         self._config = config
         self._rules = rules
         self._on_batch = on_batch
+        self._watcher = watcher
         self._local = threading.local()
         self.engines: list[Engine] = []
 
@@ -52,8 +63,15 @@ class EngineFactory:
             self.engines.append(engine)
         return engine
 
+    def close(self) -> None:
+        """Release what the engines hold in Redis (the trainer lease) after a clean stop."""
+        for engine in self.engines:
+            engine.close()
+
     def process_batch(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
         engine = self.engine()
+        if self._watcher is not None:
+            engine.swap_rules(self._watcher.poll())  # between batches: one version per batch
         out = engine.process(batches)
         if self._on_batch is not None:
             self._on_batch(batches, engine)
@@ -61,7 +79,15 @@ class EngineFactory:
 
 
 def build_source(config: RunConfig, rules: Rules) -> Source[SourceBatch]:
-    """The configured input: JSON Lines files / stdin, or the generator."""
+    """The configured input: Kafka, JSON Lines files / stdin, or the generator."""
+    if config.kafka is not None:
+        return KafkaSource(
+            config.kafka,
+            EventDecoder(rules.event_types),
+            rules.allowed_lateness_ms,
+            batch_size=config.batch_size,
+            final_watermark_ms=config.until_ms,
+        )
     if config.inputs:
         return JsonlSource(
             config.inputs,
@@ -84,7 +110,11 @@ def build_flow(
 ) -> tuple[Dataflow, EngineFactory]:
     """The dataflow for `config`, and the factory holding its per-worker engines."""
     rules = rules or load_rules(config.rules_path)
-    factory = EngineFactory(config, rules, on_batch)
+    watcher = None
+    if config.reload_poll_s is not None:
+        watcher = RulesWatcher(config.rules_path, rules, poll_s=config.reload_poll_s)
+        watcher.install_sighup()
+    factory = EngineFactory(config, rules, on_batch, watcher)
     flow = Dataflow("pulse")
     batches = op.input("read_events", flow, build_source(config, rules))
     outputs = op.flat_map_batch("process_batch", batches, factory.process_batch)
@@ -98,6 +128,14 @@ def build_flow(
         op.output("write_dead_letters", split.falses, JsonlSink(config.dead_letters_path))
     else:
         op.output("write_dead_letters", split.falses, ConsoleSink(sys.stderr))
+    kafka = config.kafka
+    if kafka is not None and kafka.output_topic:
+        # The relay reads the triggers from the Redis stream; the items only wake it.
+        keyed = op.map("key_for_relay", split.trues, lambda t: ("relay", t.trigger_id))
+        relay = TriggerRelaySink(kafka, config.redis_url, config.prefix)
+        op.output("relay_triggers", keyed, relay)
+    if kafka is not None and kafka.dead_letter_topic:
+        op.output("write_kafka_dead_letters", split.falses, DeadLetterSink(kafka))
     return flow, factory
 
 
@@ -109,6 +147,12 @@ def build_flow_from_env() -> Dataflow:
         inputs=[p for p in os.environ.get("PULSE_INPUT", "").split(",") if p],
         triggers_path=os.environ.get("PULSE_TRIGGERS"),
         dead_letters_path=os.environ.get("PULSE_DEAD_LETTERS", "out/dead_letters.jsonl"),
+        prefix=os.environ.get("PULSE_PREFIX", "pulse"),
+        until_ms=parse_ts(os.environ["PULSE_UNTIL"]) if os.environ.get("PULSE_UNTIL") else None,
+        kafka=kafka_settings_from_env(),
+        reload_poll_s=float(os.environ.get("PULSE_RELOAD_POLL_S", "1")),
     )
+    # Kafka consumer lag and relay progress are logged; show them unless told otherwise.
+    logging.basicConfig(level=os.environ.get("PULSE_LOG_LEVEL", "INFO"))
     flow, _ = build_flow(config)
     return flow

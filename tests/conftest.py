@@ -126,8 +126,11 @@ def replay(redis_url: str, prefix: str, tmp_path: Path) -> Replay:
             triggers_path=str(triggers_path),
             dead_letters_path=str(tmp_path / "dead_letters.jsonl"),
         )
-        flow, _ = build_flow(config, parse_rules(text, str(rules_path)))
-        run_main(flow)
+        flow, factory = build_flow(config, parse_rules(text, str(rules_path)))
+        try:
+            run_main(flow)
+        finally:
+            factory.close()
         if not triggers_path.exists():
             return []
         decoder = msgspec.json.Decoder(Trigger)

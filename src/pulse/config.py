@@ -26,3 +26,5 @@ class RunConfig(msgspec.Struct, kw_only=True):
     triggers_path: str | None = None
     dead_letters_path: str | None = None
     state_ttl_s: int = DEFAULT_STATE_TTL_S
+    reload_poll_s: float | None = None
+    """Watch the rules file this often (0: on SIGHUP only) and hot-reload it; `None`: never."""

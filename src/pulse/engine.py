@@ -27,6 +27,7 @@ from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.rules import Rules
 from pulse.state import ContactStore
+from pulse.training import ModelRole
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = ["Engine", "SourceBatch"]
@@ -85,9 +86,14 @@ class Engine:
 
     def __init__(self, rules: Rules, store: ContactStore) -> None:
         self.store = store
-        self.model = store.load_model(rules.model) if rules.model.enabled else None
-        self.journey = Journey(rules, self.model)
+        self.role = ModelRole(store, rules.model) if rules.model.enabled else None
+        self.journey = Journey(rules, self.role.model if self.role else None)
         self.totals: Counter[str] = Counter()
+
+    def swap_rules(self, rules: Rules) -> None:
+        """Apply `rules` from the next batch on (hot reload); state and the model carry over."""
+        if rules is not self.journey.rules:
+            self.journey = Journey(rules, self.journey.model)
 
     def process(self, batches: Iterable[SourceBatch]) -> list[Trigger | Rejected]:
         """Apply batches; returns the fired triggers and every dead letter."""
@@ -126,7 +132,8 @@ class Engine:
             stamped,
             work.counters,
             work.stage_moves(),
-            model=self.model,
+            model=self.role.published if self.role else None,
+            shipping=self.role.shipping() if self.role else None,
         )
         self.totals.update(work.counters)
         out.extend(stamped)
@@ -183,11 +190,22 @@ class Engine:
         self._fire_due(work, {p: checkpoint_ms for p in set(work.partitions.values())})
         self._learn(checkpoint_ms)
 
+    def close(self) -> None:
+        """Hand the trainer role back at a clean stop, so a restart need not wait for it."""
+        if self.role is not None:
+            self.role.release()
+
+    @property
+    def model(self) -> LeadModel | None:
+        """The model this engine predicts with (the trainer's, or the last it loaded)."""
+        return self.role.model if self.role else None
+
     def _learn(self, checkpoint_ms: int) -> None:
-        assert self.model is not None
-        learned = self.model.learn_until(checkpoint_ms)
+        assert self.role is not None
+        learned = self.role.checkpoint(checkpoint_ms)
+        self.journey.model = self.role.model
         if learned:
-            quality = self.model.quality()
+            quality = self.role.model.quality()
             log.info(
                 "model learned %d labels up to %s: %d in all, ROC AUC %.3f, log loss %.3f",
                 learned, iso_ms(checkpoint_ms), quality["labels"],

@@ -60,6 +60,8 @@ class LeadModel:
         self.buffer: list[Example] = []
         self.history: list[tuple[bool, float, int, int, list[float]]] = []
         self.checkpoint_ms = 0
+        self.labels_stream_id = "0-0"
+        """The last entry of the shared labels stream this model has taken in."""
         self._coefficients: list[tuple[int, float]] = []
         self._intercept = 0.0
         self._is_linear = spec.kind == "logistic"

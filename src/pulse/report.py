@@ -10,7 +10,11 @@ import resource
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 from dataflows.clickstream import build_flow
 from rich.console import Console
@@ -110,9 +114,12 @@ def run_flow(config: RunConfig, report: RunReport) -> None:
     rules = load_rules(config.rules_path)
     store = ContactStore(connect(config.redis_url), KeyLayout(config.prefix))
     before, _ = store.counts()
-    flow, _factory = build_flow(config, rules, on_batch=report.on_batch)
+    flow, factory = build_flow(config, rules, on_batch=report.on_batch)
     with report:
-        run_main(flow, **_recovery(config))  # type: ignore[no-untyped-call]  # bytewax is untyped
+        try:
+            run_main(flow, **_recovery(config))  # type: ignore[no-untyped-call]  # bytewax is untyped
+        finally:
+            factory.close()
     report.collect(store)
     report.totals.subtract(before)
 
@@ -124,10 +131,10 @@ def _recovery(config: RunConfig) -> dict[str, Any]:
     path = Path(config.recovery_dir)
     if not path.exists() or not any(path.iterdir()):
         path.mkdir(parents=True, exist_ok=True)
-        init_db_dir(path, 1)  # one partition: enough for a single process
+        init_db_dir(path, 1)  # type: ignore[no-untyped-call]  # bytewax is untyped; 1: one process
     return {
         "epoch_interval": timedelta(seconds=config.snapshot_interval_s),
-        "recovery_config": RecoveryConfig(path),
+        "recovery_config": RecoveryConfig(path),  # type: ignore[no-untyped-call]  # idem
     }
 
 

@@ -10,6 +10,12 @@ so all keys of one contact share a slot and can be exported or deleted together)
 | `pulse:triggers`                 | stream | every trigger, written with the state, once      |
 | `pulse:stages`                   | hash   | number of contacts per lifecycle stage           |
 | `pulse:stats`                    | hash   | counters: events, duplicates, stale, late, ...   |
+| `pulse:model`                    | string | the online model (pickle), written by the trainer |
+| `pulse:model:quality`            | hash   | prequential ROC AUC, log loss, labels, drifts    |
+| `pulse:model:version`            | string | incremented at each publish; loaders reload on it |
+| `pulse:model:trainer`            | string | the trainer's lease (owner id, expires)          |
+| `pulse:labels`                   | stream | labels resolved by loaders, for the trainer      |
+| `pulse:relay:<topic>`            | string | last `pulse:triggers` entry relayed to the topic |
 
 Every batch costs one read round trip (contact states plus the partition's due
 timers) and one atomic write (`MULTI`/`EXEC`): states, timer index, triggers and
@@ -22,6 +28,7 @@ import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+import msgspec
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -32,7 +39,27 @@ from pulse.model import LeadModel
 from pulse.rules import ModelSpec
 from pulse.triggers import Trigger, encode_trigger
 
-__all__ = ["DEFAULT_STATE_TTL_S", "ContactStore", "KeyLayout", "connect"]
+__all__ = ["DEFAULT_STATE_TTL_S", "ContactStore", "KeyLayout", "ModelShipping", "connect"]
+
+
+class ModelShipping(msgspec.Struct):
+    """What a batch writes for model sharing between processes (see `pulse.training`)."""
+
+    owner: str
+    lease_ms: int = 0
+    """Renew the trainer lease for this long (trainer only)."""
+    labels: list[Any] = []
+    """Resolved labels for the trainer (loaders only)."""
+
+
+# Delete a lease only if its holder is the caller (compare-and-delete).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_EXAMPLE_ENCODER = msgspec.msgpack.Encoder()
+_EXAMPLE_DECODER = msgspec.msgpack.Decoder()
 
 # One call writes a whole batch of states and their timer index entries: a
 # thousand SET+ZADD pairs as separate commands cost more in client-side packing
@@ -67,6 +94,9 @@ class KeyLayout:
         self.stats = f"{prefix}:stats"
         self.model = f"{prefix}:model"
         self.model_quality = f"{prefix}:model:quality"
+        self.model_version = f"{prefix}:model:version"
+        self.model_trainer = f"{prefix}:model:trainer"
+        self.labels = f"{prefix}:labels"
 
     def contact(self, key: str) -> str:
         """The state key of a contact.
@@ -85,6 +115,14 @@ class KeyLayout:
         'pulse:timers:{p:events.jsonl}'
         """
         return f"{self.prefix}:timers:{{p:{partition}}}"
+
+    def relay(self, topic: str) -> str:
+        """The Kafka relay's cursor for a topic: the last trigger stream entry delivered.
+
+        >>> KeyLayout().relay("triggers")
+        'pulse:relay:triggers'
+        """
+        return f"{self.prefix}:relay:{topic}"
 
 
 def connect(url: str) -> redis.Redis:
@@ -110,6 +148,7 @@ class ContactStore:
         self.layout = layout
         self.state_ttl_s = state_ttl_s
         self._write_states_script = client.register_script(_WRITE_STATES)
+        self._release_script = client.register_script(_RELEASE)
 
     def load(
         self,
@@ -153,13 +192,28 @@ class ContactStore:
         counters: Mapping[str, int],
         stage_moves: Mapping[str, int],
         model: LeadModel | None = None,
+        shipping: ModelShipping | None = None,
     ) -> None:
-        """Write a batch atomically: states, timer index, triggers, counters and the model."""
+        """Write a batch atomically: states, timer index, triggers, counters and the model.
+
+        `model` is published (the trainer's); `shipping` carries the trainer lease
+        renewal or, from a loader, the labels it resolved for the trainer.
+        """
         pipe = self.client.pipeline(transaction=True)
         if model is not None:
             pipe.set(self.layout.model, model.dumps())
+            pipe.incr(self.layout.model_version)
             quality: dict[Any, Any] = dict(model.quality())
             pipe.hset(self.layout.model_quality, mapping=quality)
+        if shipping is not None:
+            if shipping.lease_ms:
+                pipe.set(self.layout.model_trainer, shipping.owner, px=shipping.lease_ms)
+            for example in shipping.labels:
+                fields: dict[Any, Any] = {
+                    "writer": shipping.owner,
+                    "example": _EXAMPLE_ENCODER.encode(example),
+                }
+                pipe.xadd(self.layout.labels, fields, maxlen=1_000_000, approximate=True)
         keys: list[str] = []
         args: list[bytes | str | int] = [self.state_ttl_s]
         for key, state in states.items():
@@ -190,6 +244,42 @@ class ContactStore:
         """The saved model, or a new one when none is saved or its settings changed."""
         raw = self._execute_one(lambda: self.client.get(self.layout.model))
         return LeadModel(spec) if raw is None else LeadModel.loads(raw, spec)
+
+    def claim_trainer(self, owner: str, lease_ms: int) -> bool:
+        """Take (or keep) the trainer lease; only its holder learns and publishes the model."""
+
+        def claim() -> bool:
+            if self.client.set(self.layout.model_trainer, owner, nx=True, px=lease_ms):
+                return True
+            holder = self.client.get(self.layout.model_trainer)
+            return holder in (owner, owner.encode())
+
+        return bool(self._execute_one(claim))
+
+    def release_trainer(self, owner: str) -> None:
+        """Drop the trainer lease if `owner` still holds it."""
+        self._execute_one(
+            lambda: self._release_script(keys=[self.layout.model_trainer], args=[owner])
+        )
+
+    def model_version(self) -> int:
+        """How many times a trainer has published the model."""
+        raw = self._execute_one(lambda: self.client.get(self.layout.model_version))
+        return int(raw or 0)
+
+    def read_labels(self, after: str, exclude: str, count: int = 10_000) -> tuple[list[Any], str]:
+        """Labels other processes shipped after stream id `after`; returns them and the last id."""
+        examples: list[Any] = []
+        while True:
+            entries = self._execute_one(
+                lambda: self.client.xrange(self.layout.labels, min=f"({after}", count=count)
+            )
+            for entry_id, fields in entries:
+                after = entry_id.decode()
+                if fields[b"writer"].decode() != exclude:
+                    examples.append(tuple(_EXAMPLE_DECODER.decode(fields[b"example"])))
+            if len(entries) < count:
+                return examples, after
 
     def model_quality(self) -> dict[str, float]:
         """The saved model's prequential quality metrics."""

@@ -95,6 +95,7 @@ def test_model_learns_the_same_labels_whatever_the_batch_size(
         )  # fmt: skip
         flow, factory = build_flow(config, rules)
         run_main(flow)
+        factory.close()
         model = factory.engines[0].model
         assert model is not None
         models.append(model)

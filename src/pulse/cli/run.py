@@ -19,6 +19,12 @@ def register(commands: Any) -> None:
     options.add_flow_options(run)
     run.add_argument("--live", action="store_true", help="follow the input; idle time advances")
     run.add_argument("--quiet", action="store_true", help="do not print triggers")
+    run.add_argument(
+        "--reload-poll", type=float, default=1.0, metavar="S",
+        help="hot-reload the rules file when it changes, looking every S seconds "
+        "(0: only on SIGHUP; default 1)",
+    )  # fmt: skip
+    run.add_argument("--no-reload", action="store_true", help="never reload the rules file")
     run.set_defaults(func=_run)
 
     replay = commands.add_parser("replay", help="replay a JSONL file at full speed in event time")
@@ -41,6 +47,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pulse.reload import log_reloads_to_stderr
     from pulse.report import RunReport, run_flow
 
     load_rules(args.rules)
@@ -48,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
         config.show_console = not args.quiet
+        config.reload_poll_s = None if args.no_reload else args.reload_poll
+        log_reloads_to_stderr()
         report = RunReport(config)
         run_flow(config, report)
         report.print_summary()

@@ -1,0 +1,93 @@
+"""Who trains the model when several processes run: one trainer, the rest load.
+
+Every engine resolves labels for its own contacts. Exactly one engine, the
+holder of a lease in Redis (`pulse:model:trainer`, renewed with each commit),
+learns: it keeps its own labels and, at each checkpoint, takes the labels the
+others shipped to the stream `pulse:labels` (written with their batches, so
+none is lost), learns them all, and publishes the model. The others ship their
+labels and reload the published model when its version changes. If the
+trainer dies, its lease expires and the next engine to reach a checkpoint takes
+over from the last published model and the unread labels.
+
+With one process the single engine is the trainer and reads nobody's labels:
+learning is then exactly as deterministic as the engine itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from pulse.model import Example, LeadModel
+from pulse.rules import ModelSpec
+from pulse.state import ContactStore, ModelShipping
+
+__all__ = ["TRAINER_LEASE_MS", "ModelRole"]
+
+log = logging.getLogger(__name__)
+
+TRAINER_LEASE_MS = 30_000
+"""How long a trainer that stops committing keeps the role (wall time)."""
+
+
+class ModelRole:
+    """One engine's part in training: trainer or loader, and the model it predicts with."""
+
+    def __init__(self, store: ContactStore, spec: ModelSpec) -> None:
+        self.store = store
+        self.owner = uuid.uuid4().hex
+        self.model = store.load_model(spec)
+        self.version = store.model_version()
+        self.is_trainer = store.claim_trainer(self.owner, TRAINER_LEASE_MS)
+        self.stream_id = self.model.labels_stream_id
+
+    def checkpoint(self, checkpoint_ms: int) -> int:
+        """At an event-time checkpoint: learn (trainer) or reload (loader); returns labels learned."""
+        if not self.is_trainer and self.store.claim_trainer(self.owner, TRAINER_LEASE_MS):
+            log.info("this process takes over training the model")
+            self._reload(force=True)
+            self.is_trainer = True
+        if not self.is_trainer:
+            self.model.checkpoint_ms = checkpoint_ms
+            self._reload()
+            return 0
+        shipped, self.stream_id = self.store.read_labels(self.stream_id, exclude=self.owner)
+        for example in shipped:
+            self.model.add_example(_as_example(example))
+        self.model.labels_stream_id = self.stream_id
+        return self.model.learn_until(checkpoint_ms)
+
+    def _reload(self, *, force: bool = False) -> None:
+        version = self.store.model_version()
+        if version == self.version and not force:
+            return
+        checkpoint_ms = self.model.checkpoint_ms
+        own_labels = self.model.buffer
+        self.model = self.store.load_model(self.model.spec)
+        self.model.checkpoint_ms = max(self.model.checkpoint_ms, checkpoint_ms)
+        self.model.buffer = own_labels if not self.is_trainer else self.model.buffer + own_labels
+        self.version = version
+        self.stream_id = self.model.labels_stream_id
+
+    def shipping(self) -> ModelShipping:
+        """What this batch's commit writes: the lease (trainer) or the labels (loader)."""
+        if self.is_trainer:
+            return ModelShipping(owner=self.owner, lease_ms=TRAINER_LEASE_MS)
+        labels, self.model.buffer = self.model.buffer, []
+        return ModelShipping(owner=self.owner, labels=[list(e) for e in labels])
+
+    def release(self) -> None:
+        """Give up the trainer lease (if held), for a clean stop."""
+        if self.is_trainer:
+            self.store.release_trainer(self.owner)
+            self.is_trainer = False
+
+    @property
+    def published(self) -> LeadModel | None:
+        """The model to write with the batch: the trainer's, nobody else's."""
+        return self.model if self.is_trainer else None
+
+
+def _as_example(raw: tuple[object, ...]) -> Example:
+    resolved, key, scored, bought, features = raw
+    return (int(resolved), str(key), int(scored), bool(bought), list(features))  # type: ignore[call-overload]

@@ -1,0 +1,95 @@
+"""Model sharing between engines: one trainer learns and publishes, the others load.
+
+Two engines (two owners, as two processes would be) share one Redis; the test
+drives them alternately, batch by batch, each with its own partition of contacts.
+"""
+
+from __future__ import annotations
+
+import zlib
+from itertools import islice
+
+import redis
+
+from pulse.connectors.generator import GeneratorConfig, generate_events
+from pulse.engine import Engine, SourceBatch
+from pulse.events import Event
+from pulse.rules import default_rules_path, parse_rules
+from pulse.state import ContactStore, KeyLayout
+from pulse.watermark import Watermark
+
+RULES = parse_rules(
+    default_rules_path()
+    .read_text()
+    .replace("version: 1", "version: 1\nmodel:\n  warmup_labels: 10")
+)
+
+
+def _batches(events: list[Event], partition: str, size: int = 200) -> list[SourceBatch]:
+    watermark = Watermark(RULES.allowed_lateness_ms)
+    batches = []
+    iterator = iter(events)
+    while chunk := list(islice(iterator, size)):
+        marks = [watermark.observe(e.ts_ms) for e in chunk]
+        batches.append(
+            SourceBatch(
+                partition=partition, events=chunk, watermarks=marks,
+                watermark_ms=watermark.current_ms,
+            )
+        )  # fmt: skip
+    return batches
+
+
+def _split(config: GeneratorConfig) -> tuple[list[Event], list[Event]]:
+    events = list(generate_events(config))
+    odd = [e for e in events if zlib.crc32(e.key.encode()) % 2]
+    even = [e for e in events if not zlib.crc32(e.key.encode()) % 2]
+    return odd, even
+
+
+def _engine(redis_url: str, prefix: str) -> Engine:
+    return Engine(RULES, ContactStore(redis.Redis.from_url(redis_url), KeyLayout(prefix)))
+
+
+def test_one_engine_trains_and_the_other_ships_labels_and_loads_the_model(
+    redis_url: str, prefix: str
+) -> None:
+    odd, even = _split(GeneratorConfig(contacts=300, events=12000, span_days=60, seed=8))
+    trainer, loader = _engine(redis_url, prefix), _engine(redis_url, prefix)
+    assert trainer.role is not None and loader.role is not None
+    assert trainer.role.is_trainer and not loader.role.is_trainer
+    store = trainer.store
+
+    versions_seen = set()
+    for mine, theirs in zip(_batches(odd, "p0"), _batches(even, "p1"), strict=False):
+        trainer.process([mine])
+        loader.process([theirs])
+        versions_seen.add(loader.role.version)
+
+    shipped = store.client.xlen(store.layout.labels)
+    assert shipped > 0, "the loader ships the labels it resolves"
+    assert trainer.model is not None and loader.model is not None
+    assert trainer.model.labels > 0
+    assert trainer.model.labels_stream_id != "0-0", "the trainer read the shipped labels"
+    assert len(versions_seen) > 1, "the loader reloaded published versions"
+    assert loader.model.labels <= trainer.model.labels
+    assert loader.model.labels > 0, "the loader predicts with a trained model"
+
+
+def test_a_loader_takes_over_training_when_the_trainer_stops(redis_url: str, prefix: str) -> None:
+    odd, even = _split(GeneratorConfig(contacts=200, events=6000, span_days=40, seed=6))
+    trainer, loader = _engine(redis_url, prefix), _engine(redis_url, prefix)
+    odd_batches, even_batches = _batches(odd, "p0"), _batches(even, "p1")
+    half = len(even_batches) // 2
+    for mine, theirs in zip(odd_batches[:half], even_batches[:half], strict=False):
+        trainer.process([mine])
+        loader.process([theirs])
+    assert loader.role is not None and not loader.role.is_trainer
+    learned_by_trainer = trainer.model.labels if trainer.model else 0
+
+    trainer.close()
+    for theirs in even_batches[half:]:
+        loader.process([theirs])
+
+    assert loader.role.is_trainer
+    assert loader.model is not None and loader.model.labels > learned_by_trainer
