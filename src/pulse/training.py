@@ -42,7 +42,10 @@ class ModelRole:
         self.stream_id = self.model.labels_stream_id
 
     def checkpoint(self, checkpoint_ms: int) -> int:
-        """At an event-time checkpoint: learn (trainer) or reload (loader); returns labels learned."""
+        """At an event-time checkpoint: learn (trainer) or reload (loader).
+
+        Returns how many labels were learned.
+        """
         if not self.is_trainer and self.store.claim_trainer(self.owner, TRAINER_LEASE_MS):
             log.info("this process takes over training the model")
             self._reload(force=True)
