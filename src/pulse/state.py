@@ -271,9 +271,10 @@ class ContactStore:
         """Labels other processes shipped after stream id `after`; returns them and the last id."""
         examples: list[Any] = []
         while True:
-            start = f"({after}"
             entries = self._execute_one(
-                lambda: self.client.xrange(self.layout.labels, min=start, count=count)
+                lambda start=f"({after}": self.client.xrange(
+                    self.layout.labels, min=start, count=count
+                )
             )
             for entry_id, fields in entries:
                 after = entry_id.decode()
