@@ -25,6 +25,7 @@ counters land together or not at all, which is what makes replays idempotent.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -272,9 +273,7 @@ class ContactStore:
         examples: list[Any] = []
         while True:
             entries = self._execute_one(
-                lambda start=f"({after}": self.client.xrange(
-                    self.layout.labels, min=start, count=count
-                )
+                partial(self.client.xrange, self.layout.labels, min=f"({after}", count=count)
             )
             for entry_id, fields in entries:
                 after = entry_id.decode()
