@@ -25,8 +25,8 @@ counters land together or not at all, which is what makes replays idempotent.
 from __future__ import annotations
 
 import hashlib
-from functools import partial
 from collections.abc import Callable, Collection, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 import msgspec
