@@ -22,6 +22,7 @@ COMMANDS = (
     "pulse.cli.check",
     "pulse.cli.generate",
     "pulse.cli.inspect",
+    "pulse.cli.produce",
     "pulse.cli.test",
 )
 """Command modules, in the order `pulse --help` lists them."""

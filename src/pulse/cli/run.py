@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pulse.cli import options
+from pulse.cli import kafka_options, options
 from pulse.rules import load_rules
 
 __all__ = ["register"]
@@ -25,6 +25,7 @@ def register(commands: Any) -> None:
         "(0: only on SIGHUP; default 1)",
     )  # fmt: skip
     run.add_argument("--no-reload", action="store_true", help="never reload the rules file")
+    kafka_options.add_run_options(run)
     run.set_defaults(func=_run)
 
     replay = commands.add_parser("replay", help="replay a JSONL file at full speed in event time")
@@ -57,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         config.show_console = not args.quiet
         config.reload_poll_s = None if args.no_reload else args.reload_poll
         log_reloads_to_stderr()
+        kafka_options.apply(args, config)
         report = RunReport(config)
         run_flow(config, report)
         report.print_summary()

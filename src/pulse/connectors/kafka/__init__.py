@@ -1,0 +1,26 @@
+"""Kafka in and out with aiokafka: partition-parallel, restart-safe, no trigger lost.
+
+Read in this order: `settings` (what a run needs to know about the broker),
+`source` (one bytewax partition per Kafka partition, offsets and watermark in
+the snapshot), `relay` (triggers from the Redis stream to the output topic,
+exactly once across crashes), `sinks` (dead letters), `loop` (the one event
+loop thread that runs every aiokafka client), `client` (clients started with
+backoff, errors translated), `faults` (failpoints for the crash tests).
+"""
+
+from __future__ import annotations
+
+from pulse.connectors.kafka.relay import TriggerRelay, TriggerRelaySink
+from pulse.connectors.kafka.settings import KafkaSettings, settings_from_env
+from pulse.connectors.kafka.sinks import DeadLetterSink
+from pulse.connectors.kafka.source import KafkaResume, KafkaSource
+
+__all__ = [
+    "DeadLetterSink",
+    "KafkaResume",
+    "KafkaSettings",
+    "KafkaSource",
+    "TriggerRelay",
+    "TriggerRelaySink",
+    "settings_from_env",
+]

@@ -1,0 +1,187 @@
+"""Kafka settings: where the broker is, which topics, how to start, how to authenticate.
+
+`KafkaSettings` is plain data (picklable, no client inside); `client_options`
+turns it into the keyword arguments every aiokafka client takes, so the
+source, the sinks, `pulse produce` and the admin calls authenticate alike.
+SASL passwords are read from the environment (`PULSE_KAFKA_SASL_PASSWORD`),
+never from the command line, where `ps` would show them.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from pulse.errors import ConfigError, EventError
+from pulse.events import parse_ts
+
+__all__ = [
+    "PASSWORD_ENV",
+    "KafkaSettings",
+    "SecurityProtocol",
+    "client_options",
+    "settings_from_env",
+    "start_position",
+]
+
+PASSWORD_ENV = "PULSE_KAFKA_SASL_PASSWORD"
+"""Environment variable holding the SASL password."""
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Broker, topics and client options of one run (or one `pulse produce`)."""
+
+    bootstrap: str
+    """Comma-separated `host:port` list."""
+    topic: str = ""
+    """Input topic: one source partition per Kafka partition."""
+    output_topic: str | None = None
+    """Triggers, keyed by contact, relayed from the Redis stream (see `pulse.connectors.kafka`)."""
+    dead_letter_topic: str | None = None
+    """Rejected input, keyed by source partition."""
+    start: str = "earliest"
+    """Where a partition without a snapshot starts: `earliest`, `latest`, or a time."""
+    stop_at_end: bool = False
+    """Stop once every partition has caught up with the end of the topic (replays, tests)."""
+    security_protocol: SecurityProtocol | None = None
+    """Default: inferred, `SASL_*` when a mechanism is set, `*SSL` when a CA file is."""
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    connect_timeout_s: float = 30.0
+    """How long to retry, with backoff, before a broker counts as unreachable."""
+    lag_log_interval_s: float = 10.0
+    """How often each source partition logs its consumer lag."""
+    client_id: str = "pulse"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.bootstrap.strip():
+            problems.append("`bootstrap` is empty: give `host:port`")
+        if self.start not in ("earliest", "latest"):
+            try:
+                parse_ts(_as_ts(self.start))
+            except EventError as exc:
+                problems.append(
+                    f"`start` must be `earliest`, `latest` or a time, got `{self.start}`: {exc}"
+                )
+        if self.sasl_mechanism is not None and not self.sasl_username:
+            problems.append(f"SASL `{self.sasl_mechanism}` needs a username")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            problems.append("a TLS client certificate needs both `ssl_certfile` and `ssl_keyfile`")
+        if self.connect_timeout_s <= 0:
+            problems.append(f"`connect_timeout_s` must be positive, got {self.connect_timeout_s}")
+        if problems:
+            raise ConfigError("Kafka settings: " + "; ".join(problems))
+
+    @property
+    def protocol(self) -> SecurityProtocol:
+        """The security protocol in force (explicit, or inferred from the options)."""
+        if self.security_protocol is not None:
+            return self.security_protocol
+        is_tls = bool(self.ssl_cafile or self.ssl_certfile)
+        if self.sasl_mechanism is not None:
+            return "SASL_SSL" if is_tls else "SASL_PLAINTEXT"
+        return "SSL" if is_tls else "PLAINTEXT"
+
+
+def _as_ts(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def start_position(settings: KafkaSettings) -> Literal["earliest", "latest"] | int:
+    """`earliest`, `latest`, or the start time in epoch milliseconds.
+
+    >>> start_position(KafkaSettings(bootstrap="b:9092", start="2026-01-05T10:00:00Z"))
+    1767607200000
+    """
+    if settings.start in ("earliest", "latest"):
+        return settings.start  # type: ignore[return-value]  # narrowed by the test above
+    return parse_ts(_as_ts(settings.start))
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments common to aiokafka's consumer, producer and admin client.
+
+    >>> client_options(KafkaSettings(bootstrap="b:9092", sasl_mechanism="PLAIN",
+    ...                              sasl_username="u", sasl_password="p"))["security_protocol"]
+    'SASL_PLAINTEXT'
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in settings.bootstrap.split(",") if s.strip()],
+        "client_id": settings.client_id,
+        "security_protocol": settings.protocol,
+    }
+    if settings.protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if settings.sasl_mechanism is not None:
+        password = settings.sasl_password
+        if password is None:
+            password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            raise ConfigError(f"SASL needs a password: set `{PASSWORD_ENV}`")
+        # aiokafka takes the SCRAM credentials under the PLAIN names too.
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=password,
+        )
+    return options
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=settings.ssl_cafile)
+        if settings.ssl_certfile and settings.ssl_keyfile:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"Kafka TLS files could not be loaded: {exc}") from exc
+    return context
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> KafkaSettings | None:
+    """Settings from `PULSE_KAFKA_*` variables; `None` when `PULSE_KAFKA_BOOTSTRAP` is unset.
+
+    >>> settings_from_env({"PULSE_KAFKA_BOOTSTRAP": "b:9092", "PULSE_KAFKA_TOPIC": "in"}).topic
+    'in'
+    """
+    env = os.environ if environ is None else environ
+    bootstrap = env.get("PULSE_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        return None
+
+    def text(name: str) -> str | None:
+        return env.get(f"PULSE_KAFKA_{name}") or None
+
+    try:
+        return msgspec.convert(
+            {
+                "bootstrap": bootstrap,
+                "topic": text("TOPIC") or "",
+                "output_topic": text("OUTPUT_TOPIC"),
+                "dead_letter_topic": text("DEAD_LETTER_TOPIC"),
+                "start": text("START") or "earliest",
+                "stop_at_end": (text("STOP_AT_END") or "0").lower() in ("1", "true", "yes"),
+                "security_protocol": text("SECURITY_PROTOCOL"),
+                "sasl_mechanism": text("SASL_MECHANISM"),
+                "sasl_username": text("SASL_USERNAME"),
+                "ssl_cafile": text("SSL_CAFILE"),
+                "ssl_certfile": text("SSL_CERTFILE"),
+                "ssl_keyfile": text("SSL_KEYFILE"),
+                "connect_timeout_s": float(text("CONNECT_TIMEOUT_S") or 30.0),
+                "lag_log_interval_s": float(text("LAG_LOG_INTERVAL_S") or 10.0),
+            },
+            KafkaSettings,
+        )
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"`PULSE_KAFKA_*` environment: {exc}") from exc
