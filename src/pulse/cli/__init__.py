@@ -24,6 +24,7 @@ COMMANDS = (
     "pulse.cli.inspect",
     "pulse.cli.produce",
     "pulse.cli.test",
+    "pulse.cli.explain",
 )
 """Command modules, in the order `pulse --help` lists them."""
 
