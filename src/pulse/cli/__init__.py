@@ -25,6 +25,7 @@ COMMANDS = (
     "pulse.cli.produce",
     "pulse.cli.test",
     "pulse.cli.explain",
+    "pulse.cli.rulesdoc",
 )
 """Command modules, in the order `pulse --help` lists them."""
 
