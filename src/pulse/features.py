@@ -45,10 +45,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 _STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
 
 
-def _window_counts(buckets: list[int], now_ms: int) -> list[int]:
-    return [windows.count(buckets, now_ms, window_ms) for _, window_ms in _WINDOWS]
-
-
 def extract_features(state: ContactState, now_ms: int, previous_active_ms: int) -> list[float]:
     """The feature vector of a contact at `now_ms`, in `FEATURE_NAMES` order.
 
@@ -62,7 +58,7 @@ def extract_features(state: ContactState, now_ms: int, previous_active_ms: int) 
     zeros = [0] * len(_WINDOWS)
     for type_ in COUNTED_TYPES:
         buckets = state.counts.get(type_)
-        vector.extend(_window_counts(buckets, now_ms) if buckets else zeros)
+        vector.extend(windows.count_all(buckets, now_ms) if buckets else zeros)
     thirty_days = windows.WINDOWS_MS["30d"]
     vector.append(windows.count(state.premium_views, now_ms, thirty_days))
     vector.append(windows.count(state.session_starts, now_ms, windows.WINDOWS_MS["7d"]))

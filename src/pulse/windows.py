@@ -10,7 +10,7 @@ and a contact's state stays small however active it is.
 
 from __future__ import annotations
 
-__all__ = ["WINDOWS_MS", "add", "compact", "count", "needs_compaction"]
+__all__ = ["WINDOWS_MS", "add", "compact", "count", "count_all", "needs_compaction"]
 
 _MIN = 60_000
 _HOUR = 60 * _MIN
@@ -74,6 +74,33 @@ def compact(buckets: list[int], now_ms: int) -> list[int]:
         out.append(start)
         out.append(merged[start])
     return out
+
+
+_WINDOW_MIN = tuple(ms // _MIN for ms in WINDOWS_MS.values())
+
+
+def count_all(buckets: list[int], now_ms: int) -> list[int]:
+    """`count` for every window of `WINDOWS_MS` at once, in one pass over the buckets.
+
+    >>> count_all([0, 2, 60, 1], 2 * 3_600_000)
+    [1, 3, 3, 3]
+    """
+    now_min = now_ms // _MIN
+    h1, d1, d7, d30 = (now_min - w for w in _WINDOW_MIN)
+    c1 = c24 = c7 = c30 = 0
+    for i in range(0, len(buckets), 2):
+        start = buckets[i]
+        if start > now_min or start < d30:
+            continue
+        n = buckets[i + 1]
+        c30 += n
+        if start >= d7:
+            c7 += n
+            if start >= d1:
+                c24 += n
+                if start >= h1:
+                    c1 += n
+    return [c1, c24, c7, c30]
 
 
 def needs_compaction(buckets: list[int], now_ms: int) -> bool:
