@@ -170,3 +170,10 @@ def test_pulse_check_reports_problems_of_every_file_in_one_run(
     assert f"{second}: condition does not compile" in err
     assert "missing.yaml: cannot read rules file" in err
     assert "3 problem(s)" in err
+
+
+def test_condition_reading_a_prop_pulse_does_not_know_is_a_warning() -> None:
+    text = (
+        "scoring:\n  rules:\n    - {event: login, points: 2, when: 'double(props.prcie) > 1.0'}\n"
+    )
+    assert "`props.prcie`" in warning_at(text, "$.scoring.rules[0].when")

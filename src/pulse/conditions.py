@@ -21,6 +21,7 @@ __all__ = [
     "Condition",
     "compile_condition",
     "lint_condition",
+    "unknown_props",
 ]
 
 CONDITION_VARIABLES = frozenset({"type", "ts", "props", "contact"})
@@ -39,6 +40,11 @@ CONTACT_FIELDS = frozenset(
     }
 )
 """Fields of `contact` (see `scoring.contact_view`; a test keeps the two in step)."""
+
+KNOWN_PROPS = frozenset(
+    {"product_id", "price", "quantity", "cart_value", "order_id", "revenue", "channel"}
+)
+"""The `props` pulse itself reads and type-checks at the edge; others are free-form."""
 
 CONDITION_FUNCTIONS = frozenset(
     {
@@ -132,6 +138,20 @@ def lint_condition(condition: Condition, event_type: str, known_types: frozenset
                 f"`{event_type}` events: it never holds"
             )
     return found
+
+
+_PROPS_FIELD = re.compile(_NAME + r"props\s*\.\s*([A-Za-z_]\w*)")
+
+
+def unknown_props(condition: Condition) -> list[str]:
+    """`props.` fields a condition reads that pulse does not know: likely typos, maybe not.
+
+    >>> unknown_props(compile_condition("double(props.prcie) > 1.0 && has(props.price)"))
+    ['prcie']
+    """
+    code = _STRING.sub('""', condition.source)
+    found = dict.fromkeys(_PROPS_FIELD.findall(code))
+    return [name for name in found if name not in KNOWN_PROPS]
 
 
 def _compared_types(code: str, literals: list[str]) -> Iterator[list[str]]:

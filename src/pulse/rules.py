@@ -20,7 +20,14 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from pulse.conditions import CONDITION_VARIABLES, Condition, compile_condition, lint_condition
+from pulse.conditions import (
+    CONDITION_VARIABLES,
+    KNOWN_PROPS,
+    Condition,
+    compile_condition,
+    lint_condition,
+    unknown_props,
+)
 from pulse.duration import parse_duration_ms
 from pulse.errors import RuleError
 from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
@@ -381,6 +388,13 @@ def _compile_conditions(
             continue
         for message in lint_condition(condition, rule.event, known_types):
             problems.add(message, f"{path}.when")
+        for name in unknown_props(condition):
+            known = ", ".join(f"`{n}`" for n in sorted(KNOWN_PROPS))
+            problems.warn(
+                f"condition reads `props.{name}`, which pulse does not know ({known}); "
+                "events without it never satisfy the condition",
+                f"{path}.when",
+            )
         conditions[index] = condition
     return conditions
 
