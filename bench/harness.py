@@ -55,7 +55,19 @@ def machine() -> dict[str, Any]:
         ).stdout.split()[2]
     except (OSError, IndexError):
         redis_version = "unknown"
+    # The hot path changes often: say which code was measured, and whether it was committed.
+    git = ["git", "-C", str(Path(__file__).parent)]
+    revision = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no", "--", "src", "dataflows"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
+        "git": f"{revision}{' + uncommitted changes in src/' if dirty else ''}",
         "cpus": os.cpu_count(),
         # The load average says whether other work shared the machine during a run.
         "load_avg_1m": round(os.getloadavg()[0], 2),

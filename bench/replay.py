@@ -19,7 +19,9 @@ the naive baseline, at about 3k events/s, only runs on the 100k-event sizes.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -81,7 +83,9 @@ def run_cell(
             dead_letters_path=str(Path(scratch) / "dead_letters.jsonl"),
         )
         report = RunReport(config)
+        cpu_before, redis_cpu_before = _cpu_s(), _redis_cpu_s(client)
         run_flow(config, report)
+        cpu_s, redis_cpu_s = _cpu_s() - cpu_before, _redis_cpu_s(client) - redis_cpu_before
         result: dict[str, Any] = {
             "events": report.events,
             "generated_contacts": contacts,
@@ -89,6 +93,11 @@ def run_cell(
             "seconds": round(report.elapsed_s, 2),
             "events_per_s": round(report.events / report.elapsed_s),
             "triggers": report.totals.get("triggers", 0),
+            # CPU seconds tell a busy machine from a slow flow: on an idle machine
+            # wall time is about process CPU plus the time spent waiting on Redis.
+            "process_cpu_s": round(cpu_s, 2),
+            "redis_cpu_s": round(redis_cpu_s, 2),
+            "events_per_cpu_s": round(report.events / max(cpu_s, 1e-9)),
             "peak_rss_mib": round(peak_rss_mb()),
             "footprint": measure(client, layout, used_before),
         }
@@ -105,6 +114,16 @@ def run_cell(
             }
         client.close()
     return result
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _redis_cpu_s(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def run_cell_in_subprocess(
@@ -133,6 +152,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--rules", default=str(default_rules_path()))
     parser.add_argument("--naive", action="store_true", help="also run the naive baseline")
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        help="experiment: freeze the start-up heap and set the GC's generation-0 threshold",
+    )
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--matrix", action="store_true", help="every size of the issue")
     sizes.add_argument("--smoke", action="store_true", help="one tiny size: checks it runs")
@@ -152,6 +176,11 @@ def main() -> int:
             )
             print(f"replay: {runs[-1]['events_per_s']:,} events/s", file=sys.stderr)
     else:
+        if args.gc_threshold:
+            # The flow allocates many short-lived containers per event (decoded
+            # states, features); this measures what the collector costs them.
+            gc.freeze()
+            gc.set_threshold(args.gc_threshold)
         runs = [
             run_cell(
                 args.events,
@@ -162,6 +191,7 @@ def main() -> int:
                 naive=args.naive,
             )
         ]
+        runs[0]["gc_threshold"] = args.gc_threshold
     result = {"benchmark": "replay", "machine": machine(), "runs": runs}
     if args.quiet:
         if args.json:

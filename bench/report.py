@@ -161,8 +161,9 @@ def render(merged: dict[str, Any]) -> str:
         "",
         f"Measured {merged['generated_at']} on {m.get('cpus', '?')} CPUs "
         f"(Python {m.get('python', '?')}, bytewax {m.get('bytewax', '?')}, "
-        f"redis-server {m.get('redis_server', '?')}); 1-minute load average when each "
-        f"benchmark started: {loads or 'n/a'}. Redis runs on the same machine.",
+        f"redis-server {m.get('redis_server', '?')}), code at `{m.get('git', '?')}`; "
+        f"1-minute load average when each benchmark started: {loads or 'n/a'}. "
+        "Redis runs on the same machine.",
         "",
         "## Targets (issue #6)",
         "",

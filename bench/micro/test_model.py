@@ -28,3 +28,35 @@ def test_features_and_probability(
     probabilities = benchmark(predict)
 
     assert len(probabilities) == len(pairs)
+
+
+@pytest.mark.benchmark(group="model")
+def test_learn_1000_labels(
+    benchmark, events: list[Event], fresh_states: dict[str, ContactState], rules: Rules
+) -> None:
+    """`LeadModel.learn_until` over 1000 resolved labels: prequential predict, metrics, learn."""
+    if new_model(rules) is None:
+        pytest.skip("the default rules disable the model")
+    pairs = [(fresh_states[e.key], e) for e in events if e.key in fresh_states]
+    examples = [
+        (e.ts_ms, e.key, e.ts_ms, i % 7 == 0, extract_features(s, e.ts_ms, s.last_active_ts))
+        for i, (s, e) in enumerate(pairs)
+    ]
+    examples = (examples * (1000 // len(examples) + 1))[:1000]
+    benchmark.extra_info["items"] = len(examples)
+
+    def setup() -> tuple[tuple[object, ...], dict[str, object]]:
+        model = new_model(rules)
+        assert model is not None
+        for example in examples:
+            model.add_example(example)
+        return (model,), {}
+
+    learned = benchmark.pedantic(
+        lambda model: model.learn_until(max(e[0] for e in examples) + 1),
+        setup=setup,
+        rounds=10,
+        warmup_rounds=1,
+    )
+
+    assert learned == len(examples)

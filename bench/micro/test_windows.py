@@ -57,3 +57,16 @@ def test_compact(benchmark, events: list[Event], fresh_states: dict[str, Contact
     compacted = benchmark(lambda: [windows.compact(b, now) for b, now in pairs])
 
     assert len(compacted) == len(pairs)
+
+
+@pytest.mark.benchmark(group="windows")
+def test_count_all_one_pass(
+    benchmark, events: list[Event], fresh_states: dict[str, ContactState]
+) -> None:
+    """`windows.count_all`: the four windows of a realistic bucket list in one pass."""
+    pairs = _buckets(fresh_states, events)
+    benchmark.extra_info["items"] = len(pairs)
+
+    counts = benchmark(lambda: [windows.count_all(b, ts) for b, ts in pairs])
+
+    assert len(counts) == len(pairs)
