@@ -4,7 +4,7 @@
         bench/results/live.json --json bench/results/latest.json --md bench/results/latest.md
 
 Inputs are the `--json` outputs of `replay.py`, `live_latency.py`, `footprint.py`
-and `kafka_throughput.py`, and pytest-benchmark's `--benchmark-json` of
+and `kafka.py`, and pytest-benchmark's `--benchmark-json` of
 `bench/micro`. Each is recognised by its content. The markdown starts with the
 issue's targets, measured value beside goal, then one table per benchmark.
 `--check` fails when an input holds no results or lacks a field the tables
@@ -42,7 +42,13 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
         section = {"replay": "replay", "live_latency": "live", "footprint": "footprint"}.get(
             name, name
         )
-        merged.setdefault(section, []).extend(document["runs"])
+        # Settings given once per document (partitions, broker) belong to each of its runs.
+        shared = {
+            k: v
+            for k, v in document.items()
+            if k not in ("benchmark", "machine", "runs") and not isinstance(v, dict | list)
+        }
+        merged.setdefault(section, []).extend({**shared, **run} for run in document["runs"])
         merged["machine"].setdefault("load_avg_1m", {})[name] = document["machine"].get(
             "load_avg_1m"
         )
@@ -268,13 +274,15 @@ def render(merged: dict[str, Any]) -> str:
             ],
         )
     if merged["kafka"]:
-        out += ["", "## Kafka throughput (`bench/kafka_throughput.py`)", ""]
+        out += ["", "## Kafka throughput (`bench/kafka.py`: topic to flow to trigger topic)", ""]
         out += _table(
-            ["events", "processes", "events/s", "triggers"],
+            ["events", "partitions", "processes", "source loop", "events/s", "triggers"],
             [
                 [
                     f"{r['events']:,}",
-                    str(r["processes"]),
+                    str(r.get("partitions", "-")),
+                    str(r.get("processes", 1)),
+                    str(r.get("event_loop", "-")),
                     f"{r['events_per_s']:,}",
                     f"{r['triggers']:,}",
                 ]

@@ -6,7 +6,7 @@
 Steps, each a separate process: the micro-benchmarks (`pytest bench/micro`),
 the replay matrix with the naive baseline (`replay.py`, which also measures
 the footprint), live latency (`live_latency.py`), Kafka throughput when
-`bench/kafka_throughput.py` exists, then `report.py` to merge and render.
+`bench/kafka.py` exists (a private Tansu broker), then `report.py` to merge and render.
 
 `--smoke` runs each benchmark once at tiny sizes (micro-benchmarks with
 `--benchmark-disable`), into a scratch directory, and fails only when a
@@ -40,9 +40,10 @@ def steps(out: Path, *, smoke: bool, skip: set[str]) -> list[tuple[str, list[str
         ),
         ("live", [PYTHON, str(BENCH / "live_latency.py"), *size], out / "live.json"),
     ]
-    kafka = BENCH / "kafka_throughput.py"
+    kafka = BENCH / "kafka.py"
     if kafka.exists():
-        planned.append(("kafka", [PYTHON, str(kafka), *size], out / "kafka.json"))
+        kafka_size = ["--events", "5000", "--contacts", "500"] if smoke else []
+        planned.append(("kafka", [PYTHON, str(kafka), *kafka_size], out / "kafka.json"))
     return [
         (name, command + ([f"--json={result}"] if result and name != "micro" else []), result)
         for name, command, result in planned
