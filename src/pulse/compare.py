@@ -207,26 +207,33 @@ def _compare(
     before_sum, after_sum = summaries["before"], summaries["after"]
     before_triggers = read_triggers(client, KeyLayout(before_sum.prefix).triggers)
     after_triggers = read_triggers(client, KeyLayout(after_sum.prefix).triggers)
-    states = {label: dict(iter_states(client, s.prefix)) for label, s in summaries.items()}
-    newest = max((s.last_ts for side in states.values() for s in side.values()), default=0)
+    # Scores are compared at one event time, the newest either run saw. Finding it takes
+    # a pass of its own so that only (stage, score) per contact is held, not whole states.
+    newest = max(
+        (state.last_ts for s in summaries.values() for _, state in iter_states(client, s.prefix)),
+        default=0,
+    )
     as_of = max(newest, config.until_ms or 0)
     scores: dict[str, dict[str, float]] = {}
-    for label, side in states.items():
-        store = ContactStore(client, KeyLayout(summaries[label].prefix))
+    stages: dict[str, dict[str, str]] = {}
+    for label, summary in summaries.items():
+        store = ContactStore(client, KeyLayout(summary.prefix))
         rules = rule_sets[label]
         model = store.load_model(rules.model) if rules.model.enabled else None
         journey = Journey(rules, model)
-        scores[label] = {key: journey.score(state, as_of) for key, state in side.items()}
-        summaries[label].contacts = len(side)
-    stage_counts = {
-        label: Counter(state.stage for state in side.values()) for label, side in states.items()
-    }
+        scores[label], stages[label] = {}, {}
+        for key, state in iter_states(client, summary.prefix):
+            scores[label][key] = journey.score(state, as_of)
+            stages[label][key] = state.stage
+        summary.contacts = len(stages[label])
+    stage_counts = {label: Counter(side.values()) for label, side in stages.items()}
     names = [s for s in STAGES if any(c[s] for c in stage_counts.values())]
     names += sorted({s for c in stage_counts.values() for s in c} - set(names))
+    after_stages = stages["after"]
     moves = Counter(
-        f"{state.stage} -> {states['after'][key].stage}"
-        for key, state in states["before"].items()
-        if key in states["after"] and states["after"][key].stage != state.stage
+        f"{stage} -> {after_stages[key]}"
+        for key, stage in stages["before"].items()
+        if key in after_stages and after_stages[key] != stage
     )
     return Comparison(
         events_file=", ".join(config.inputs),
