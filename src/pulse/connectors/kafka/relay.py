@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 import msgspec
@@ -62,6 +63,8 @@ _READ_BACK_CHUNK = 1000
 _READ_BACK_LIMIT = 1_000_000
 """Offsets read back per partition at most; past that the topic is not pulse's alone."""
 _CALL_TIMEOUT_S = 300.0
+_IDLE_S = 1.0
+"""The relay looks at the stream at least this often, even when nothing wakes it."""
 
 
 class _Routing(msgspec.Struct):
@@ -148,7 +151,8 @@ class TriggerRelay:
             ends = await consumer.end_offsets(tps)
             delivered: set[str] = set()
             for tp in tps:
-                delivered |= await self._read_back_partition(consumer, tp, begins[tp], ends[tp])
+                if ends[tp] > begins[tp]:  # an empty partition holds nothing to find
+                    delivered |= await self._read_back_partition(consumer, tp, begins[tp], ends[tp])
             return delivered
         finally:
             await consumer.stop()
@@ -241,15 +245,19 @@ class TriggerRelay:
             raise ConnectorError(f"sending triggers to `{self.topic}` failed: {exc}") from exc
 
     def close(self) -> None:
-        """Relay what is left, then stop the producer."""
+        """Relay what is left, then stop."""
         try:
             self.relay()
         finally:
-            try:
-                self._loop.call(self._producer.stop(), _CALL_TIMEOUT_S)
-            finally:
-                self._loop.release()
-                self.client.close()
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the producer and let go of the clients, relaying nothing more."""
+        try:
+            self._loop.call(self._producer.stop(), _CALL_TIMEOUT_S)
+        finally:
+            self._loop.release()
+            self.client.close()
 
 
 async def _read_range(
@@ -270,20 +278,56 @@ async def _read_range(
 
 
 class _RelayPartition(StatefulSinkPartition[Any, None]):
+    """Runs the relay on its own thread, so the flow never waits for Kafka's acks.
+
+    Each `write_batch` only wakes the thread; while it waits for one round's acks,
+    the flow goes on and the next round takes everything committed meanwhile, so
+    rounds grow with the load. A failure is logged at once and raised by the next
+    `write_batch` or `close`: the process stops, and the next start sends what was
+    left (the outbox keeps it).
+    """
+
     def __init__(self, relay: TriggerRelay) -> None:
         self._relay = relay
-        # Whatever a crashed run committed but did not deliver goes out now, not with
-        # the next trigger, which may be long in coming.
-        relay.relay()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pulse-relay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                is_last = self._stopping.is_set()
+                # The first round also sends what a crashed run committed but never sent.
+                self._relay.relay()
+                if is_last:
+                    return
+                self._wake.wait(_IDLE_S)
+                self._wake.clear()
+        except BaseException as exc:  # handed to the flow's thread, not dropped
+            log.error("trigger relay to %s failed: %s", self._relay.topic, exc)
+            self._error = exc
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise ConnectorError(f"the trigger relay failed: {self._error}") from self._error
 
     def write_batch(self, values: list[Any]) -> None:
-        self._relay.relay()
+        self._raise_if_failed()
+        self._wake.set()
 
     def snapshot(self) -> None:
         return None
 
     def close(self) -> None:
-        self._relay.close()
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        try:
+            self._raise_if_failed()
+        finally:
+            self._relay.stop()
 
 
 class TriggerRelaySink(FixedPartitionedSink[Any, None]):
