@@ -70,7 +70,8 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """Window buckets of session starts."""
     cart_opened_ts: int = 0
     pending: list[list[float]] = []
-    """Feature vectors awaiting their label: `[scored_at_ms, *features]`, oldest first."""
+    """Feature vectors awaiting their label, oldest first: `[scored_at_ms, index, value, ...]`
+    over the non-zero features (see `pulse.labels`)."""
     model_p: float = 0.0
     """The model's last purchase probability for this contact."""
     points_total: float = 0.0

@@ -10,6 +10,7 @@ event-time timer wheel as the triggers, in the timer slot `LABEL_SLOT`.
 from __future__ import annotations
 
 from pulse.contact import ContactState, Timer
+from pulse.features import FEATURE_NAMES
 from pulse.model import LeadModel
 from pulse.rules import ModelSpec
 
@@ -25,7 +26,13 @@ def sample_vector(state: ContactState, ts_ms: int, features: list[float], spec: 
         return
     if pending and ts_ms - pending[-1][0] < spec.sample_every.ms:
         return
-    pending.append([ts_ms, *features])
+    # Kept sparse, `[scored_at, index, value, ...]` over the non-zero features: most
+    # window counts are zero, and this is the largest part of a contact's state.
+    sparse: list[float] = [ts_ms]
+    for index, value in enumerate(features):
+        if value:
+            sparse += (index, value)
+    pending.append(sparse)
     _arm(state, spec)
 
 
@@ -36,7 +43,7 @@ def resolve_purchase(state: ContactState, key: str, ts_ms: int, model: LeadModel
     for vector in state.pending:
         scored_at = int(vector[0])
         if scored_at <= ts_ms <= scored_at + horizon:
-            model.add_example((ts_ms, key, scored_at, True, vector[1:]))
+            model.add_example((ts_ms, key, scored_at, True, _dense(vector)))
         elif ts_ms < scored_at:
             kept.append(vector)  # scored after this (out-of-order) purchase: still open
     state.pending = kept
@@ -50,11 +57,19 @@ def resolve_expired(state: ContactState, key: str, until_ms: int, model: LeadMod
     for vector in state.pending:
         scored_at = int(vector[0])
         if scored_at + horizon <= until_ms:
-            model.add_example((scored_at + horizon, key, scored_at, False, vector[1:]))
+            model.add_example((scored_at + horizon, key, scored_at, False, _dense(vector)))
         else:
             kept.append(vector)
     state.pending = kept
     _arm(state, model.spec)
+
+
+def _dense(vector: list[float]) -> list[float]:
+    """The full feature vector from its kept sparse form."""
+    features = [0.0] * len(FEATURE_NAMES)
+    for i in range(1, len(vector), 2):
+        features[int(vector[i])] = vector[i + 1]
+    return features
 
 
 def _arm(state: ContactState, spec: ModelSpec) -> None:
