@@ -24,6 +24,7 @@ import msgspec
 import orjson
 import redis
 
+from pulse.duration import format_duration
 from pulse.journey import Journey
 from pulse.readback import recent_triggers
 from pulse.rules import Rules
@@ -84,6 +85,9 @@ class Explanation(msgspec.Struct, kw_only=True):
     rules_version: str
     score: float
     parts: list[Part]
+    points_at: str
+    """When the rule points were last updated: `Part.held` is as of then."""
+    half_life: str
     total_cap: float
     stage: str
     stage_history: list[tuple[str, str]]
@@ -148,6 +152,8 @@ def explain_contact(
         rules_version=rules.version,
         score=score,
         parts=parts,
+        points_at=iso_ms(state.points_ts),
+        half_life=format_duration(rules.scoring.half_life.ms),
         total_cap=rules.scoring.total_cap,
         stage=state.stage,
         stage_history=[(iso_ms(ts), stage) for ts, stage in state.stage_history],

@@ -59,7 +59,10 @@ def _explain(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(explanation)) + b"\n")
         return 0
-    _print(explanation, Console(highlight=False))
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 140)  # a log or a file: no reason to squeeze the tables
+    _print(explanation, out)
     return 0
 
 
@@ -83,7 +86,10 @@ def _print(x: Explanation, out: Console) -> None:
             escape(p.note or (f"when {p.condition}" if p.condition else "")),
         )  # fmt: skip
     total = sum(p.points for p in x.parts)
-    parts.caption = f"sum {total:.3f}; the score is clamped to [0, {x.total_cap:g}]"
+    parts.caption = (
+        f"held: rule points at their last update ({x.points_at}); decay: "
+        f"2^(-elapsed / {x.half_life}) since; sum {total:.3f}, clamped to [0, {x.total_cap:g}]"
+    )
     out.print(parts)
     history = Table(title="stage history", title_justify="left")
     history.add_column("since")
