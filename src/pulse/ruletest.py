@@ -43,9 +43,9 @@ from pulse.duration import format_duration, parse_duration_ms
 from pulse.errors import ConfigError, EventError
 from pulse.events import parse_ts
 from pulse.journey import Journey
+from pulse.readback import delete_prefix, read_triggers
 from pulse.rules import Rules, check_rules, default_rules_path
 from pulse.state import ContactStore, KeyLayout, connect
-from pulse.readback import delete_prefix, read_triggers
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = [
