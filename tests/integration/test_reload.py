@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,6 +143,46 @@ def test_valid_rules_swap_mid_stream_loses_and_double_counts_nothing(
     assert counters["events"] == run.sent == 100
     assert counters["triggers"] == counters["trigger:welcome"] == 80
     assert counters.get("duplicates", 0) == 0
+
+
+def test_swap_while_events_stream_in_switches_version_once_in_arrival_order(
+    start_run: Callable[..., LiveRun], rules_path: Path, redis_url: str, prefix: str
+) -> None:
+    old, new = parse_rules(DEFAULT).version, parse_rules(SMS).version
+    run = start_run()
+    reloaded = threading.Event()
+    sent: list[str] = []
+
+    def write() -> None:
+        """Signups in chunks, on and on, until ten chunks after the reload was noticed."""
+        after = 0
+        while after < 10:
+            chunk = [f"s{len(sent) + i:05d}" for i in range(50)]
+            run.send_signups(chunk)
+            sent.extend(chunk)
+            after += reloaded.is_set()
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        run.wait_until("the first welcomes", lambda: len(run.triggers()) >= 200)
+        replace_file(rules_path, SMS)  # while the writer keeps sending
+        run.wait_until("the reload", lambda: f"-> {new}" in run.log())
+    finally:
+        reloaded.set()
+        writer.join()
+    run.wait_until("every welcome", lambda: len(run.triggers()) >= len(sent))
+    assert run.finish() == 0, run.log()
+
+    triggers = run.triggers()
+    assert len(triggers) == len(sent) == len({t["trigger_id"] for t in triggers})
+    # One stdin partition, in order: the version switches once, at a batch boundary.
+    versions = [t["rules_version"] for t in sorted(triggers, key=lambda t: str(t["contact_id"]))]
+    switch = versions.index(new)
+    assert switch > 0 and versions == [old] * switch + [new] * (len(sent) - switch)
+    counters = stats(redis_url, prefix)
+    assert counters["events"] == counters["trigger:welcome"] == len(sent)
 
 
 def test_invalid_rules_are_refused_and_the_old_rules_keep_running(
