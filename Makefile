@@ -8,10 +8,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint types unit rules-test bench bench-smoke setup redis-server clean
+.PHONY: demo demo-kafka test check lint types unit rules-test bench bench-smoke setup redis-server clean
 
 demo: setup redis-server
 	$(BIN)/pulse run
+
+# A private Tansu broker; generated events to a topic; the flow; triggers read back from a topic.
+demo-kafka: setup redis-server
+	bash scripts/demo_kafka.sh
 
 test: check bench-smoke
 

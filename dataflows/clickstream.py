@@ -8,7 +8,6 @@ Run it with `pulse run` (see the README), or with bytewax directly:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -21,7 +20,7 @@ from bytewax.inputs import Source
 from pulse.config import RunConfig
 from pulse.connectors.files import JsonlSource
 from pulse.connectors.generated import GeneratedSource
-from pulse.connectors.kafka import DeadLetterSink, KafkaSource, TriggerRelaySink
+from pulse.connectors.kafka import DeadLetterSink, KafkaSource, TriggerRelaySink, log_to_stderr
 from pulse.connectors.kafka import settings_from_env as kafka_settings_from_env
 from pulse.connectors.sinks import ConsoleSink, JsonlSink
 from pulse.engine import Engine, SourceBatch
@@ -152,7 +151,7 @@ def build_flow_from_env() -> Dataflow:
         kafka=kafka_settings_from_env(),
         reload_poll_s=float(os.environ.get("PULSE_RELOAD_POLL_S", "1")),
     )
-    # Kafka consumer lag and relay progress are logged; show them unless told otherwise.
-    logging.basicConfig(level=os.environ.get("PULSE_LOG_LEVEL", "INFO"))
+    if config.kafka is not None:
+        log_to_stderr()  # consumer lag per partition, relay progress
     flow, _ = build_flow(config)
     return flow

@@ -391,9 +391,15 @@ def test_consumer_lag_of_each_partition_is_logged(
     part = source(kafka_bootstrap, topic, lag_log_interval_s=0.0).build_part(
         "read_events", f"{topic}:0", None
     )
-    with caplog.at_level(logging.INFO, logger="pulse.kafka"):
-        poll(part, 10)
-    part.close()
+    log = logging.getLogger("pulse.kafka")
+    # `pulse run` stops this logger from propagating: listen to it directly.
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="pulse.kafka"):
+            poll(part, 10)
+    finally:
+        log.removeHandler(caplog.handler)
+        part.close()
     assert f"kafka lag {topic}:0: 20 (offset 10, end 30)" in caplog.messages
 
 

@@ -7,9 +7,9 @@ exactly as before. SASL passwords come from `PULSE_KAFKA_SASL_PASSWORD`.
 from __future__ import annotations
 
 import argparse
-import logging
 
 from pulse.config import RunConfig
+from pulse.connectors.kafka import log_to_stderr
 from pulse.connectors.kafka.settings import PASSWORD_ENV, KafkaSettings
 from pulse.errors import ConfigError
 
@@ -18,7 +18,6 @@ __all__ = [
     "add_run_options",
     "apply",
     "kafka_settings",
-    "log_to_stderr",
 ]
 
 
@@ -106,10 +105,3 @@ def apply(args: argparse.Namespace, config: RunConfig) -> None:
         if config.inputs:
             raise ConfigError("give either `--kafka` or `-i`, not both")
         log_to_stderr()
-
-
-def log_to_stderr() -> None:
-    """Show pulse's INFO log lines (Kafka lag, relay progress) on standard error."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )

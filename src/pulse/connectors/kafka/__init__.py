@@ -10,6 +10,9 @@ backoff, errors translated), `faults` (failpoints for the crash tests).
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from pulse.connectors.kafka.relay import TriggerRelay, TriggerRelaySink
 from pulse.connectors.kafka.settings import KafkaSettings, settings_from_env
 from pulse.connectors.kafka.sinks import DeadLetterSink
@@ -22,5 +25,18 @@ __all__ = [
     "KafkaSource",
     "TriggerRelay",
     "TriggerRelaySink",
+    "log_to_stderr",
     "settings_from_env",
 ]
+
+
+def log_to_stderr() -> None:
+    """Show the `pulse.kafka` log (consumer lag, relay progress, retries) on standard error."""
+    log = logging.getLogger("pulse.kafka")
+    if any(isinstance(h, logging.StreamHandler) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s pulse.kafka: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
