@@ -39,13 +39,15 @@ def rules_without_model() -> str:
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    """Create a topic with `partitions` partitions."""
+    """Create a topic with `partitions` partitions that takes records up to 4 MiB."""
 
     async def create() -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
-            response = await admin.create_topics([NewTopic(topic, partitions, 1)])
+            # Room for the oversized-event test on brokers whose default limit is 1 MB.
+            configs = {"max.message.bytes": str(4 << 20)}
+            response = await admin.create_topics([NewTopic(topic, partitions, 1, None, configs)])
             assert all(code == 0 for _, code, _ in response.topic_errors), response
         finally:
             await admin.close()
