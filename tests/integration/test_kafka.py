@@ -125,6 +125,16 @@ def test_pulse_produce_keys_every_event_by_its_contact(
     assert {r.partition for r in records} == set(range(PARTITIONS))
 
 
+def test_pulse_produce_at_a_rate_sends_every_generated_event(kafka_bootstrap: str) -> None:
+    topic = unique("paced")
+    args = ["produce", "--kafka", kafka_bootstrap, "--topic", topic, "--events", "300",
+            "--contacts", "30", "--rate", "2000", "--partitions", "2"]  # fmt: skip
+    assert main(args) == 0
+    records = read_topic(kafka_bootstrap, topic)
+    assert len(records) == 300
+    assert {r.partition for r in records} == {0, 1}
+
+
 def test_four_partition_topic_gives_the_same_triggers_as_file_replay(
     kafka_bootstrap: str,
     input_topic: str,
