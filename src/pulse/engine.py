@@ -7,9 +7,9 @@ with `Journey`, fires due timers, and commits everything (states, timer index,
 triggers, counters, the model) in one atomic write.
 
 The online model learns at event-time checkpoints. When an event's watermark
-crosses one mid-batch, every timer due before the checkpoint fires first (a
-second, rare round trip for contacts not yet loaded), then the model learns:
-exactly what would have happened had the batch been cut at that event.
+crosses one mid-batch, every timer due before the checkpoint fires first (the
+batch loaded all such contacts up front), then the model learns: exactly what
+would have happened had the batch been cut at that event.
 """
 
 from __future__ import annotations
@@ -58,14 +58,24 @@ class _Work:
         """Contacts whose state changed: only these are written back."""
         self.fired: list[Trigger] = []
         self.counters: Counter[str] = Counter()
+        self.next_due: dict[str, int] = {}
+        """Each held contact's next timer, kept current, so firing skips the others."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():
             if key not in self.states:
                 self.states[key] = state
                 self.stages_before[key] = state.stage if state.last_ts else None
+                self.track_due(key, state)
         for key, partition in partitions.items():
             self.partitions.setdefault(key, partition)
+
+    def track_due(self, key: str, state: ContactState) -> None:
+        due = state.next_due_ms()
+        if due is None:
+            self.next_due.pop(key, None)
+        else:
+            self.next_due[key] = due
 
     def changed(self) -> dict[str, ContactState]:
         return {key: self.states[key] for key in self.dirty}
@@ -140,14 +150,16 @@ class Engine:
         return out
 
     def _fire_due(self, work: _Work, watermarks: dict[str, int]) -> None:
-        for key, state in work.states.items():
-            until = watermarks.get(work.partitions[key])
-            if until is None:
-                continue
-            due = state.next_due_ms()
-            if due is not None and due < until:
-                work.dirty.add(key)
-                self.journey.fire_due(state, key, until, work.fired)
+        ready = [
+            key
+            for key, due in work.next_due.items()
+            if due < watermarks.get(work.partitions[key], due)
+        ]
+        for key in ready:
+            state = work.states[key]
+            work.dirty.add(key)
+            self.journey.fire_due(state, key, watermarks[work.partitions[key]], work.fired)
+            work.track_due(key, state)
 
     def _load(self, work: _Work, keys: dict[str, str], due_before: dict[str, int]) -> None:
         """Load the batch's contacts and those with timers due, skipping ones held."""
@@ -167,7 +179,7 @@ class Engine:
             if model is not None and watermark_ms > model.checkpoint_ms:
                 checkpoint = model.next_checkpoint_ms(watermark_ms)
                 if checkpoint is not None:
-                    self._checkpoint(work, batch.partition, checkpoint)
+                    self._checkpoint(work, checkpoint)
             state = states[event.key]
             skip = journey.admit(state, event)
             if skip is not None:
@@ -183,10 +195,14 @@ class Engine:
             counters["events"] += 1
             work.dirty.add(event.key)
             journey.apply(state, event, watermark_ms, work.fired)
+            work.track_due(event.key, state)
 
-    def _checkpoint(self, work: _Work, partition: str, checkpoint_ms: int) -> None:
-        """Fire every timer due before the checkpoint, then let the model learn."""
-        self._load(work, {}, {partition: checkpoint_ms})
+    def _checkpoint(self, work: _Work, checkpoint_ms: int) -> None:
+        """Fire every timer due before the checkpoint, then let the model learn.
+
+        No Redis read: the batch already loaded every contact with a timer due before
+        its final watermark, and a checkpoint inside the batch is never past that.
+        """
         self._fire_due(work, {p: checkpoint_ms for p in set(work.partitions.values())})
         self._learn(checkpoint_ms)
 

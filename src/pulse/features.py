@@ -43,40 +43,49 @@ FEATURE_NAMES: tuple[str, ...] = (
 """Every feature, in vector order."""
 
 _STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
+_TYPE_BASE = {type_: i * len(_WINDOWS) for i, type_ in enumerate(COUNTED_TYPES)}
+_TAIL = len(COUNTED_TYPES) * len(_WINDOWS)
+_STAGE_BASE = len(FEATURE_NAMES) - len(STAGES)
+_WIDTH = len(FEATURE_NAMES)
 
 
 def extract_features(state: ContactState, now_ms: int, previous_active_ms: int) -> list[float]:
     """The feature vector of a contact at `now_ms`, in `FEATURE_NAMES` order.
 
     `previous_active_ms` is the contact's activity before the event being scored,
-    so recency measures the gap the event closed.
+    so recency measures the gap the event closed. This runs for every scored event:
+    it fills a zero vector at the indexes of the types the contact has, not all of them.
 
     >>> x = extract_features(ContactState(), 0, 0); len(x) == len(FEATURE_NAMES)
     True
     """
-    vector: list[float] = []
-    zeros = [0] * len(_WINDOWS)
-    for type_ in COUNTED_TYPES:
-        buckets = state.counts.get(type_)
-        vector.extend(windows.count_all(buckets, now_ms) if buckets else zeros)
-    thirty_days = windows.WINDOWS_MS["30d"]
-    vector.append(windows.count(state.premium_views, now_ms, thirty_days))
-    vector.append(windows.count(state.session_starts, now_ms, windows.WINDOWS_MS["7d"]))
-    vector.append(windows.count(state.session_starts, now_ms, thirty_days))
-    recency = (now_ms - previous_active_ms) / _HOUR_MS if previous_active_ms else 0.0
-    vector.append(round(min(recency, 24 * 90), 1))
-    vector.append(round(state.cart_value(), 2))
-    vector.append(len(state.cart))
-    cart_age = (now_ms - state.cart_opened_ts) / _HOUR_MS if state.cart else 0.0
-    vector.append(round(max(cart_age, 0.0), 1))
-    vector.append(state.purchases)
-    vector.append(round(math.log1p(max(state.revenue, 0.0)), 3))
-    vector.append(1 if state.signup_ts else 0)
-    signup_days = (now_ms - state.signup_ts) / _DAY_MS if state.signup_ts else 0.0
-    vector.append(round(max(signup_days, 0.0), 1))
-    tenure = (now_ms - state.first_ts) / _DAY_MS if state.first_ts else 0.0
-    vector.append(round(max(tenure, 0.0), 1))
-    stage = [0] * len(STAGES)
-    stage[_STAGE_INDEX.get(state.stage, 0)] = 1
-    vector.extend(stage)
+    vector: list[float] = [0] * _WIDTH
+    for type_, buckets in state.counts.items():
+        base = _TYPE_BASE.get(type_)
+        if base is not None and buckets:
+            vector[base : base + 4] = windows.count_all(buckets, now_ms)
+    i = _TAIL
+    if state.premium_views:
+        vector[i] = windows.count(state.premium_views, now_ms, _THIRTY_DAYS_MS)
+    if state.session_starts:
+        sessions = windows.count_all(state.session_starts, now_ms)
+        vector[i + 1], vector[i + 2] = sessions[2], sessions[3]
+    if previous_active_ms:
+        vector[i + 3] = min((now_ms - previous_active_ms) / _HOUR_MS, 24 * 90)
+    if state.cart:
+        vector[i + 4] = state.cart_value()
+        vector[i + 5] = len(state.cart)
+        vector[i + 6] = max((now_ms - state.cart_opened_ts) / _HOUR_MS, 0.0)
+    if state.purchases:
+        vector[i + 7] = state.purchases
+        vector[i + 8] = math.log1p(max(state.revenue, 0.0))
+    if state.signup_ts:
+        vector[i + 9] = 1
+        vector[i + 10] = max((now_ms - state.signup_ts) / _DAY_MS, 0.0)
+    if state.first_ts:
+        vector[i + 11] = max((now_ms - state.first_ts) / _DAY_MS, 0.0)
+    vector[_STAGE_BASE + _STAGE_INDEX.get(state.stage, 0)] = 1
     return vector
+
+
+_THIRTY_DAYS_MS = windows.WINDOWS_MS["30d"]

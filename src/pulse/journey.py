@@ -47,6 +47,7 @@ PASSIVE_TYPES = frozenset({"email_sent"})
 """Events pulse's side caused; they are counted but are not the contact's activity."""
 
 _HISTORY = 10
+_HOUR_MS = 3_600_000
 
 
 class Journey:
@@ -119,6 +120,10 @@ class Journey:
             state.first_ts = ts
         if is_active:
             self._track_session(state, event)
+        # Compaction only saves memory: doing it when a contact's event time enters a
+        # new hour (and for long lists) bounds the state at a fraction of the cost of
+        # every event, and depends on the contact's own events only, not on batching.
+        is_new_hour = ts // _HOUR_MS > state.last_ts // _HOUR_MS
         windows.add(state.counts.setdefault(event.type, []), ts)
         self._apply_commerce(state, event, out)
         score_before = self.score(state, ts)
@@ -127,9 +132,8 @@ class Journey:
         if is_active:
             state.last_active_ts = max(state.last_active_ts, ts)
             self._arm_silence_timers(state, event)
-        # Compacting here, per event, rather than per batch keeps window counts (and so
-        # model features) independent of where batch boundaries fall.
-        self.compact(state)
+        if is_new_hour:
+            self.compact(state)
         score = self._apply_model(state, event, points, previous_active_ms)
         self._update_stage(state, ts, score)
         self._check_welcome(state, event, out)

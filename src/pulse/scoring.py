@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 def decay_factor(elapsed_ms: int, half_life_ms: int) -> float:
     """The share of points left after `elapsed_ms`.
 

@@ -16,7 +16,6 @@ from pulse.rules import default_rules_path
 __all__ = ["add_flow_options", "add_generator_options", "generator_config", "redis", "run_config"]
 
 
-
 def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True) -> None:
     """Rules, Redis, outputs, batching and generator options."""
     if with_input:
