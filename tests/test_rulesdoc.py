@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pulse import rules as schema
 from pulse.cli import main
+from pulse.rules import schema
 from pulse.rulesdoc import missing_descriptions, render_reference
 
 COMMITTED = Path(__file__).parent.parent / "docs" / "rules-reference.md"

@@ -1,0 +1,225 @@
+"""Checks beyond the schema: conditions compile, thresholds agree, every trigger can fire."""
+
+from __future__ import annotations
+
+from pulse.conditions import (
+    CONDITION_VARIABLES,
+    KNOWN_PROPS,
+    Condition,
+    compile_condition,
+    lint_condition,
+    unknown_props,
+)
+from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
+from pulse.rules.problems import Problems
+from pulse.rules.schema import (
+    AbandonCart,
+    BrowseAbandon,
+    SalesReady,
+    Scoring,
+    TriggerSpec,
+    Welcome,
+    WelcomeBack,
+    _File,
+    trigger_kind,
+)
+
+__all__ = ["check_consistency", "check_reachability", "compile_conditions"]
+
+
+def compile_conditions(
+    scoring: Scoring, origins: list[int], known_types: frozenset[str], problems: Problems
+) -> dict[int, Condition]:
+    conditions: dict[int, Condition] = {}
+    for index, rule in enumerate(scoring.rules):
+        path = f"$.scoring.rules[{origins[index]}]"
+        if rule.event not in known_types:
+            problems.add(
+                f"unknown event type `{rule.event}` (declare it under `event_types`)",
+                f"{path}.event",
+            )
+        if rule.when is None:
+            continue
+        try:
+            condition = compile_condition(rule.when)
+        except ValueError as exc:
+            first = str(exc).splitlines()[0]
+            problems.add(f"condition does not compile: {first}", f"{path}.when")
+            continue
+        unknown = condition.variables - CONDITION_VARIABLES
+        if unknown:
+            names = ", ".join(f"`{n}`" for n in sorted(unknown))
+            allowed = ", ".join(f"`{n}`" for n in sorted(CONDITION_VARIABLES))
+            problems.add(f"condition uses unknown name {names}; use {allowed}", f"{path}.when")
+            continue
+        for message in lint_condition(condition, rule.event, known_types):
+            problems.add(message, f"{path}.when")
+        for name in unknown_props(condition):
+            known = ", ".join(f"`{n}`" for n in sorted(KNOWN_PROPS))
+            problems.warn(
+                f"condition reads `props.{name}`, which pulse does not know ({known}); "
+                "events without it never satisfy the condition",
+                f"{path}.when",
+            )
+        conditions[index] = condition
+    return conditions
+
+
+def check_consistency(
+    shell: _File,
+    scoring: Scoring,
+    triggers: list[tuple[int, TriggerSpec]],
+    known_types: frozenset[str],
+    problems: Problems,
+) -> None:
+    if shell.stages.consideration_score > shell.stages.decision_score:
+        problems.add(
+            "`consideration_score` must not exceed `decision_score`",
+            "$.stages.consideration_score",
+        )
+    if scoring.half_life.ms <= 0:
+        problems.add("`half_life` must be longer than zero", "$.scoring.half_life")
+    seen: dict[str, int] = {}
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        if spec.name in seen:
+            problems.add(
+                f"trigger name `{spec.name}` is already used at `$.triggers[{seen[spec.name]}]`",
+                f"{path}.name",
+            )
+        seen[spec.name] = index
+        match spec:
+            case SalesReady() if spec.rearm_below > spec.threshold:
+                problems.add(
+                    f"`rearm_below` ({spec.rearm_below}) is above `threshold` ({spec.threshold})",
+                    f"{path}.rearm_below",
+                )
+            case BrowseAbandon() if spec.min_views < 1:
+                problems.add("`min_views` must be at least 1", f"{path}.min_views")
+            case AbandonCart():
+                for at, name in enumerate(spec.cancel_on):
+                    if name not in known_types:
+                        problems.add(f"unknown event type `{name}`", f"{path}.cancel_on[{at}]")
+            case Welcome() if spec.event not in known_types:
+                problems.add(f"unknown event type `{spec.event}`", f"{path}.event")
+            case _:
+                pass
+
+
+def check_reachability(
+    shell: _File,
+    scoring: Scoring,
+    origins: list[int],
+    triggers: list[tuple[int, TriggerSpec]],
+    known_types: frozenset[str],
+    problems: Problems,
+) -> None:
+    """Errors for what can never happen (a trigger that never fires, a rule that never
+    scores); warnings for definitions nothing uses and thresholds no score reaches."""
+    used_types: set[str] = set()
+    vendor_hint = (
+        "is renamed to `{0}` when events are decoded, so no event has this type; use `{0}`"
+    )
+
+    def refer(event_type: str, path: str) -> None:
+        used_types.add(event_type)
+        # An undeclared vendor name is already reported as an unknown type.
+        is_declared_vendor_name = event_type in VENDOR_TYPES and event_type in shell.event_types
+        if is_declared_vendor_name and event_type not in CANONICAL_TYPES:
+            problems.add(f"`{event_type}` " + vendor_hint.format(VENDOR_TYPES[event_type]), path)
+
+    names: dict[str, int] = {}
+    for index, rule in enumerate(scoring.rules):
+        path = f"$.scoring.rules[{origins[index]}]"
+        refer(rule.event, f"{path}.event")
+        if rule.when is not None:
+            # Mentioned anywhere in the condition is use enough for an unused-definition warning.
+            used_types.update(t for t in shell.event_types if t in rule.when)
+        if rule.name in names:
+            problems.warn(
+                f"rule name `{rule.name}` is also used at `$.scoring.rules[{names[rule.name]}]`: "
+                "the two share their points and cap (give one a `name`)",
+                f"{path}.name" if rule.name != rule.event else f"{path}.event",
+            )
+        names.setdefault(rule.name, origins[index])
+        if rule.points == 0:
+            problems.warn(f"rule `{rule.name}` adds 0 points", f"{path}.points")
+        if rule.cap is not None and rule.points > 0 and rule.cap <= 0:
+            problems.add(
+                f"rule `{rule.name}` can never add points: `cap` ({rule.cap}) is not above 0",
+                f"{path}.cap",
+            )
+    total_cap = scoring.total_cap
+    if total_cap <= 0:
+        problems.add("`total_cap` must be above 0: every score would be 0", "$.scoring.total_cap")
+    for field in ("consideration_score", "decision_score"):
+        threshold = getattr(shell.stages, field)
+        if 0 < total_cap < threshold:
+            problems.warn(
+                f"`{field}` ({threshold}) is above `total_cap` ({total_cap}): no score reaches it",
+                f"$.stages.{field}",
+            )
+    if shell.stages.loyal_purchases < 1:
+        problems.add(
+            "`loyal_purchases` must be at least 1 (one purchase makes a `customer`)",
+            "$.stages.loyal_purchases",
+        )
+
+    enabled = {trigger_kind(spec) for _, spec in triggers if spec.enabled}
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        if not spec.enabled:
+            problems.warn(
+                f"trigger `{spec.name}` is disabled (`enabled: false`)", f"{path}.enabled"
+            )
+        match spec:
+            case AbandonCart():
+                for at, name in enumerate(spec.cancel_on):
+                    refer(name, f"{path}.cancel_on[{at}]")
+                    if name == "add_to_cart":
+                        problems.add(
+                            f"trigger `{spec.name}` can never fire: the `add_to_cart` that arms "
+                            "it also cancels it",
+                            f"{path}.cancel_on[{at}]",
+                        )
+                if spec.min_cart_value < 0:
+                    problems.add(
+                        f"`min_cart_value` ({spec.min_cart_value}) must not be negative: "
+                        "a cart's value never is",
+                        f"{path}.min_cart_value",
+                    )
+            case Welcome():
+                refer(spec.event, f"{path}.event")
+            case SalesReady() if spec.threshold > total_cap > 0:
+                problems.add(
+                    f"trigger `{spec.name}` can never fire: `threshold` ({spec.threshold}) is "
+                    f"above `total_cap` ({total_cap})",
+                    f"{path}.threshold",
+                )
+            case SalesReady() if spec.threshold <= 0:
+                problems.warn(
+                    f"trigger `{spec.name}` fires on every contact's first event: "
+                    f"`threshold` ({spec.threshold}) is not above 0",
+                    f"{path}.threshold",
+                )
+            case WelcomeBack() if spec.enabled and "lost_customer" not in enabled:
+                problems.add(
+                    f"trigger `{spec.name}` can never fire: only an enabled `lost_customer` "
+                    "trigger marks contacts lost",
+                    f"{path}.kind",
+                )
+            case _:
+                pass
+
+    for index, name in enumerate(shell.event_types):
+        path = f"$.event_types[{index}]"
+        if name in CANONICAL_TYPES:
+            problems.warn(f"`{name}` is a canonical event type: declaring it does nothing", path)
+        elif name in VENDOR_TYPES:
+            problems.warn(f"`{name}` " + vendor_hint.format(VENDOR_TYPES[name]), path)
+        elif name not in used_types:
+            problems.warn(
+                f"event type `{name}` is declared but no rule, condition or trigger uses it "
+                "(its events are only accepted and counted)",
+                path,
+            )

@@ -1,0 +1,230 @@
+"""The rules file's schema: the msgspec structs a YAML rules file decodes into.
+
+Every field has a default and a docstring; `docs/rules-reference.md` is generated
+from these structs (`pulse rules-doc`), so the reference cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import msgspec
+
+from pulse.conditions import (
+    Condition,
+)
+from pulse.duration import parse_duration_ms
+
+__all__ = [
+    "AbandonCart",
+    "BrowseAbandon",
+    "Duration",
+    "LostCustomer",
+    "ModelSpec",
+    "PointRule",
+    "PostPurchase",
+    "Rescue",
+    "Rules",
+    "SalesReady",
+    "Scoring",
+    "Stages",
+    "TriggerKind",
+    "TriggerSpec",
+    "Welcome",
+    "WelcomeBack",
+    "trigger_kind",
+]
+
+
+class Duration:
+    """A span of event time, written `30m`, `1h30m`, `14d` or as seconds."""
+
+    __slots__ = ("ms",)
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __repr__(self) -> str:
+        return f"Duration(ms={self.ms})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Duration) and other.ms == self.ms
+
+    def __hash__(self) -> int:
+        return hash(self.ms)
+
+
+def _dur(text: str) -> Any:
+    return msgspec.field(default_factory=lambda: Duration(parse_duration_ms(text)))
+
+
+class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class PointRule(_Spec, frozen=True):
+    """Points for an event type, optionally only when a CEL condition holds."""
+
+    event: str
+    points: float
+    name: str = ""
+    when: str | None = None
+    cap: float | None = None
+
+
+class Scoring(_Spec, frozen=True):
+    """Rule points with continuous decay: `score * 2^(-dt / half_life)`."""
+
+    half_life: Duration = _dur("14d")
+    total_cap: float = 200.0
+    rules: list[PointRule] = []
+
+
+class Stages(_Spec, frozen=True):
+    """Lifecycle stage thresholds; `lost` is set by the `lost_customer` trigger."""
+
+    consideration_score: float = 10.0
+    decision_score: float = 40.0
+    cart_means_decision: bool = True
+    loyal_purchases: int = 3
+
+
+class _Trigger(_Spec, frozen=True, tag_field="kind"):
+    name: str = ""
+    channel: str | None = None
+    enabled: bool = True
+
+
+class Welcome(_Trigger, frozen=True, tag="welcome"):
+    """A contact's first `signup`."""
+
+    event: str = "signup"
+
+
+class AbandonCart(_Trigger, frozen=True, tag="abandon_cart"):
+    """Cart not empty and no checkout or purchase within `after` of the last add."""
+
+    after: Duration = _dur("30m")
+    min_cart_value: float = 0.0
+    cancel_on: list[str] = msgspec.field(default_factory=lambda: ["checkout_started", "purchase"])
+
+
+class BrowseAbandon(_Trigger, frozen=True, tag="browse_abandon"):
+    """`min_views` views of one product in a session and no add to cart within `after`."""
+
+    min_views: int = 3
+    after: Duration = _dur("1h")
+
+
+class SalesReady(_Trigger, frozen=True, tag="sales_ready"):
+    """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`."""
+
+    threshold: float = 60.0
+    rearm_below: float = 40.0
+
+
+class Rescue(_Trigger, frozen=True, tag="rescue"):
+    """An engaged contact (`min_events_30d`) silent for `silent_for`; once per episode."""
+
+    silent_for: Duration = _dur("14d")
+    min_events_30d: int = 5
+
+
+class LostCustomer(_Trigger, frozen=True, tag="lost_customer"):
+    """A customer silent for `silent_for`; marked lost and suppressed until it returns."""
+
+    silent_for: Duration = _dur("90d")
+
+
+class WelcomeBack(_Trigger, frozen=True, tag="welcome_back"):
+    """A lost contact returns."""
+
+
+class PostPurchase(_Trigger, frozen=True, tag="post_purchase"):
+    """A follow-up `after` a purchase, cancelled by a refund of that order."""
+
+    after: Duration = _dur("3d")
+
+
+TriggerSpec = (
+    Welcome
+    | AbandonCart
+    | BrowseAbandon
+    | SalesReady
+    | Rescue
+    | LostCustomer
+    | WelcomeBack
+    | PostPurchase
+)
+TriggerKind = Literal[
+    "welcome", "abandon_cart", "browse_abandon", "sales_ready",
+    "rescue", "lost_customer", "welcome_back", "post_purchase",
+]  # fmt: skip
+
+
+class ModelSpec(_Spec, frozen=True):
+    """The online model: river learns from conversions as they happen (see `pulse.model`)."""
+
+    enabled: bool = True
+    kind: Literal["logistic", "hoeffding_tree"] = "logistic"
+    learning_rate: float = 0.05
+    l2: float = 0.0
+    weight: float = 40.0
+    """Blended score = rule points + weight x probability of a purchase within `horizon`."""
+    warmup_labels: int = 200
+    """The probability counts in the score only once this many labels were learned."""
+    horizon: Duration = _dur("7d")
+    sample_every: Duration = _dur("1d")
+    """At most one stored feature vector per contact per this long (bounds memory)."""
+    max_pending: int = 2
+    learn_every: Duration = _dur("1h")
+    """Event-time cadence at which resolved labels are learned (keeps replays deterministic)."""
+    premium_price: float = 100.0
+    """Product views at or above this price count as `premium_views`."""
+    features: list[str] = []
+    """Feature names to use; empty means all (see README)."""
+
+
+class _File(_Spec, frozen=True):
+    version: Literal[1] = 1
+    name: str = "rules"
+    allowed_lateness: Duration = _dur("5s")
+    session_gap: Duration = _dur("30m")
+    event_types: list[str] = []
+    scoring: Any = None
+    stages: Stages = msgspec.field(default_factory=Stages)
+    model: ModelSpec = msgspec.field(default_factory=ModelSpec)
+    triggers: list[Any] = []
+
+
+class Rules(msgspec.Struct, frozen=True, kw_only=True):
+    """A loaded, validated rules file, its conditions compiled."""
+
+    name: str
+    version: str
+    source: str
+    allowed_lateness_ms: int
+    session_gap_ms: int
+    event_types: frozenset[str]
+    scoring: Scoring
+    stages: Stages
+    triggers: tuple[TriggerSpec, ...]
+    conditions: dict[int, Condition]
+    """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
+    model: ModelSpec = msgspec.field(default_factory=ModelSpec)
+
+    warnings: tuple[str, ...] = ()
+    """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""
+
+    def rules_for(self, event_type: str) -> Iterator[tuple[int, PointRule]]:
+        """The point rules that apply to an event type, with their indexes."""
+        for index, rule in enumerate(self.scoring.rules):
+            if rule.event == event_type:
+                yield index, rule
+
+
+def trigger_kind(spec: TriggerSpec) -> TriggerKind:
+    """The `kind` tag of a trigger spec."""
+    kind: TriggerKind = type(spec).__struct_config__.tag  # type: ignore[assignment]
+    return kind
