@@ -222,7 +222,7 @@ class Engine:
         self.journey.model = self.role.model
         if learned:
             quality = self.role.model.quality()
-            log.info(
+            log.debug(
                 "model learned %d labels up to %s: %d in all, ROC AUC %.3f, log loss %.3f",
                 learned, iso_ms(checkpoint_ms), quality["labels"],
                 quality["roc_auc"], quality["log_loss"],

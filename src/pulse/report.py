@@ -47,6 +47,7 @@ class RunReport:
         self.elapsed_s = 0.0
         self.totals: Counter[str] = Counter()
         self.stages: dict[str, int] = {}
+        self.model_quality: dict[str, float] = {}
         self._progress: Progress | None = None
         self._task = None
         if show_progress:
@@ -80,6 +81,7 @@ class RunReport:
         """Read the committed counters from Redis."""
         stats, self.stages = store.counts()
         self.totals = Counter(stats)
+        self.model_quality = store.model_quality()
 
     def print_summary(self) -> None:
         """Triggers by kind, contacts by stage, throughput and memory."""
@@ -105,6 +107,13 @@ class RunReport:
             if value:
                 stages.add_row(name, f"{value:,}")
         out.print(counts, kinds, stages)
+        quality = self.model_quality
+        if quality.get("labels"):
+            out.print(
+                f"model: {int(quality['labels']):,} labels learned "
+                f"({int(quality['positives']):,} purchases), prequential ROC AUC "
+                f"{quality['roc_auc']:.3f}, log loss {quality['log_loss']:.3f}"
+            )
         if self.totals.get("rejected") and self.config.dead_letters_path:
             out.print(f"dead letters written to {self.config.dead_letters_path}")
 

@@ -9,6 +9,8 @@ message and exit with status 2; invalid rules exit with status 1.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import importlib
 import sys
 from collections.abc import Sequence
@@ -34,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pulse` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("PULSE_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         status: int = args.func(args)
         return status
