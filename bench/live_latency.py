@@ -25,6 +25,7 @@ Events written in the first `--warmup-seconds` are left out of the percentiles.
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,7 @@ def run_rate(
         "--redis-url", redis_url, "--prefix", tag, "--rules", str(rules_path),
         "--dead-letters", str(scratch / f"{tag}-dead.jsonl"), "--batch-size", str(batch_size),
     ]  # fmt: skip
+    children_cpu_before = _children_cpu_s()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=log)
         assert process.stdin is not None
@@ -148,6 +150,8 @@ def run_rate(
             _stop(process)
             reader.stopping.set()
             reader.join()
+    # The pulse process is the only child waited for in between: its CPU, start-up included.
+    pulse_cpu_s = _children_cpu_s() - children_cpu_before
     arrivals = reader.arrivals[before:]
     immediate, commit, timers, idle_timers = [], [], [], []
     kinds: dict[str, int] = {}
@@ -176,6 +180,7 @@ def run_rate(
         "achieved_rate": round(achieved),
         "write_lag_ms": round(written_ms - (started_ms + seconds * 1000)),
         "batch_size": batch_size,
+        "pulse_cpu_s": round(pulse_cpu_s, 2),
         "triggers": kinds,
         "immediate_ms": percentiles(immediate),
         "commit_ms": percentiles(commit),
@@ -232,6 +237,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _epoch_ms(iso: str) -> float:
