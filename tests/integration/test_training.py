@@ -93,3 +93,79 @@ def test_a_loader_takes_over_training_when_the_trainer_stops(redis_url: str, pre
 
     assert loader.role.is_trainer
     assert loader.model is not None and loader.model.labels > learned_by_trainer
+
+
+_WORKER = """
+import json, sys, time, zlib
+from itertools import islice
+import redis
+from pulse.connectors.generator import GeneratorConfig, generate_events
+from pulse.engine import Engine, SourceBatch
+from pulse.rules import default_rules_path, parse_rules
+from pulse.state import ContactStore, KeyLayout
+from pulse.watermark import Watermark
+
+url, prefix, part = sys.argv[1], sys.argv[2], int(sys.argv[3])
+text = default_rules_path().read_text()
+rules = parse_rules(text.replace("version: 1", "version: 1\\nmodel:\\n  warmup_labels: 10"))
+events = [
+    e for e in generate_events(GeneratorConfig(contacts=300, events=12000, span_days=60, seed=8))
+    if zlib.crc32(e.key.encode()) % 2 == part
+]
+engine = Engine(rules, ContactStore(redis.Redis.from_url(url), KeyLayout(prefix)))
+watermark = Watermark(rules.allowed_lateness_ms)
+client = redis.Redis.from_url(url)
+
+def run(part_events):
+    iterator = iter(part_events)
+    while chunk := list(islice(iterator, 100)):
+        marks = [watermark.observe(e.ts_ms) for e in chunk]
+        engine.process([SourceBatch(partition=f"p{part}", events=chunk, watermarks=marks,
+                                    watermark_ms=watermark.current_ms)])
+
+# Both processes run their first half, meet, then run the second: so each is
+# sure to overlap the other, whatever the machine's speed.
+half = len(events) // 2
+run(events[:half])
+client.incr(prefix + ":barrier")
+deadline = time.monotonic() + 120
+while int(client.get(prefix + ":barrier")) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+run(events[half:])
+role = engine.role
+print(json.dumps({"owner": role.owner, "trainer": role.is_trainer, "version": role.version,
+                  "labels": role.model.labels}))
+"""
+
+
+def test_two_processes_share_one_trainer_and_the_loader_reloads_its_model(
+    redis_url: str, prefix: str
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, redis_url, prefix, str(part)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for part in (0, 1)
+    ]
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err.decode()
+        results.append(json.loads(out.decode().strip().splitlines()[-1]))
+
+    trainers = [r for r in results if r["trainer"]]
+    assert len(trainers) == 1, results
+    loader = next(r for r in results if not r["trainer"])
+    client = redis.Redis.from_url(redis_url)
+    store = ContactStore(client, KeyLayout(prefix))
+    shipped = client.xrange(store.layout.labels)
+    assert shipped and all(f[b"writer"].decode() == loader["owner"] for _, f in shipped)
+    published = store.load_model(RULES.model)
+    assert published.labels_stream_id != "0-0", "the trainer learned the shipped labels"
+    assert loader["version"] > 0 and loader["labels"] > 0, "the loader reloaded a trained model"
