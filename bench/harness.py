@@ -67,6 +67,7 @@ def machine() -> dict[str, Any]:
         check=False,
     ).stdout.strip()
     return {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git": f"{revision}{' + uncommitted changes in src/' if dirty else ''}",
         "cpus": os.cpu_count(),
         # The load average says whether other work shared the machine during a run.

@@ -129,7 +129,7 @@ def record(args: argparse.Namespace, raw: Path) -> None:
         py_spy, "record", "--idle", "--rate", str(args.rate), "--format", "raw",
         "-o", str(raw), "--", sys.executable, str(BENCH / "replay.py"),
         "--events", str(args.events), "--contacts", str(args.contacts),
-        "--json", str(raw.with_suffix(".json")), "--quiet",
+        "--json", str(raw.with_suffix(".json")), "--quiet", "--rules", args.rules,
     ]  # fmt: skip
     subprocess.run(command, check=True)
 
@@ -138,6 +138,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--rules", default=str(BENCH.parent / "rules" / "default.yaml"))
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--raw", type=Path, help="summarise this recording instead of recording")
     parser.add_argument("--keep", type=Path, help="keep the raw recording here")

@@ -49,11 +49,10 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
             if k not in ("benchmark", "machine", "runs") and not isinstance(v, dict | list)
         }
         merged.setdefault(section, []).extend({**shared, **run} for run in document["runs"])
-        merged["machine"].setdefault("load_avg_1m", {})[name] = document["machine"].get(
-            "load_avg_1m"
-        )
+        for key in ("load_avg_1m", "measured_at"):
+            merged["machine"].setdefault(key, {})[name] = document["machine"].get(key)
         for key, value in document["machine"].items():
-            if key != "load_avg_1m":
+            if key not in ("load_avg_1m", "measured_at"):
                 merged["machine"][key] = value
     if not merged["footprint"]:
         # The replay runs measure the footprint too: no need to replay twice.
@@ -168,10 +167,12 @@ def render(merged: dict[str, Any]) -> str:
     """The merged results as markdown."""
     m = merged["machine"]
     loads = ", ".join(f"{k} {v}" for k, v in m.get("load_avg_1m", {}).items())
+    times = sorted(t for t in m.get("measured_at", {}).values() if t)
+    when = f"{times[0]} to {times[-1]}" if times else merged["generated_at"]
     out = [
         "# pulse benchmarks",
         "",
-        f"Measured {merged['generated_at']} on {m.get('cpus', '?')} CPUs "
+        f"Measured {when} on {m.get('cpus', '?')} CPUs "
         f"(Python {m.get('python', '?')}, bytewax {m.get('bytewax', '?')}, "
         f"redis-server {m.get('redis_server', '?')}), code at `{m.get('git', '?')}`; "
         f"1-minute load average when each benchmark started: {loads or 'n/a'}. "
