@@ -9,9 +9,9 @@ message and exit with status 2; invalid rules exit with status 1.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
-import importlib
 import sys
 from collections.abc import Sequence
 
