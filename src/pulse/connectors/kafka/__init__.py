@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from pulse.connectors.kafka.relay import TriggerRelay, TriggerRelaySink
 from pulse.connectors.kafka.settings import KafkaSettings, settings_from_env
@@ -30,12 +31,27 @@ __all__ = [
 ]
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not when created.
+
+    A flow built in-process (tests, notebooks) may outlive the stderr it started with.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def log_to_stderr() -> None:
     """Show the `pulse.kafka` log (consumer lag, relay progress, retries) on standard error."""
     log = logging.getLogger("pulse.kafka")
     if any(isinstance(h, logging.StreamHandler) for h in log.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s pulse.kafka: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
