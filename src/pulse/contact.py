@@ -69,7 +69,7 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     session_starts: list[int] = []
     """Window buckets of session starts."""
     cart_opened_ts: int = 0
-    pending: list[list[float]] = []
+    pending: list[list[int | float]] = []
     """Feature vectors awaiting their label, oldest first: `[scored_at_ms, index, value, ...]`
     over the non-zero features (see `pulse.labels`)."""
     model_p: float = 0.0

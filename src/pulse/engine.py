@@ -136,13 +136,15 @@ class Engine:
         for trigger in stamped:
             work.counters["triggers"] += 1
             work.counters[f"trigger:{trigger.trigger}"] += 1
+        model, is_new_version = self.role.take_published() if self.role else (None, False)
         self.store.commit(
             changed,
             work.partitions,
             stamped,
             work.counters,
             work.stage_moves(),
-            model=self.role.published if self.role else None,
+            model=model,
+            is_new_version=is_new_version,
             shipping=self.role.shipping() if self.role else None,
         )
         self.totals.update(work.counters)

@@ -28,7 +28,7 @@ def sample_vector(state: ContactState, ts_ms: int, features: list[float], spec: 
         return
     # Kept sparse, `[scored_at, index, value, ...]` over the non-zero features: most
     # window counts are zero, and this is the largest part of a contact's state.
-    sparse: list[float] = [ts_ms]
+    sparse: list[int | float] = [ts_ms]
     for index, value in enumerate(features):
         if value:
             sparse += (index, value)
@@ -64,7 +64,7 @@ def resolve_expired(state: ContactState, key: str, until_ms: int, model: LeadMod
     _arm(state, model.spec)
 
 
-def _dense(vector: list[float]) -> list[float]:
+def _dense(vector: list[int | float]) -> list[float]:
     """The full feature vector from its kept sparse form."""
     features = [0.0] * len(FEATURE_NAMES)
     for i in range(1, len(vector), 2):

@@ -62,6 +62,10 @@ class LeadModel:
         self.history: list[tuple[bool, float, int, int, list[float]]] = []
         self.checkpoint_ms = 0
         self.labels_stream_id = "0-0"
+        self.is_changed = False
+        """Whether there is anything new to save (labels buffered or learned)."""
+        self.has_learned = False
+        """Whether the weights changed since the model was last published."""
         """The last entry of the shared labels stream this model has taken in."""
         self._coefficients: list[tuple[int, float]] = []
         self._dense: list[float] = [0.0] * len(FEATURE_NAMES)
@@ -105,6 +109,7 @@ class LeadModel:
     def add_example(self, example: Example) -> None:
         """Buffer a resolved label until the checkpoint after its resolution time."""
         self.buffer.append(example)
+        self.is_changed = True
 
     def next_checkpoint_ms(self, watermark_ms: int) -> int | None:
         """The checkpoint the watermark has reached, if it is past the last one."""
@@ -141,6 +146,7 @@ class LeadModel:
             self.labels += 1
             self.positives += bought
         self._compile()
+        self.is_changed = self.has_learned = True
         return len(ready)
 
     def quality(self) -> dict[str, float | int]:

@@ -194,6 +194,7 @@ class ContactStore:
         stage_moves: Mapping[str, int],
         model: LeadModel | None = None,
         shipping: ModelShipping | None = None,
+        is_new_version: bool = True,
     ) -> None:
         """Write a batch atomically: states, timer index, triggers, counters and the model.
 
@@ -203,7 +204,8 @@ class ContactStore:
         pipe = self.client.pipeline(transaction=True)
         if model is not None:
             pipe.set(self.layout.model, model.dumps())
-            pipe.incr(self.layout.model_version)
+            if is_new_version:
+                pipe.incr(self.layout.model_version)
             quality: dict[Any, Any] = dict(model.quality())
             pipe.hset(self.layout.model_quality, mapping=quality)
         if shipping is not None:

@@ -85,10 +85,20 @@ class ModelRole:
             self.store.release_trainer(self.owner)
             self.is_trainer = False
 
-    @property
-    def published(self) -> LeadModel | None:
-        """The model to write with the batch: the trainer's, nobody else's."""
-        return self.model if self.is_trainer else None
+    def take_published(self) -> tuple[LeadModel | None, bool]:
+        """The model to write with this batch, and whether it is a new version.
+
+        Only the trainer writes, and only when something changed: a live batch of
+        one event that resolved no label writes nothing (pickling the model is the
+        largest cost of a small batch). Buffered labels are saved with the batch
+        that resolved them, so none is lost to a crash.
+        """
+        model = self.model
+        if not self.is_trainer or not model.is_changed:
+            return None, False
+        is_new_version = model.has_learned
+        model.is_changed = model.has_learned = False
+        return model, is_new_version
 
 
 def _as_example(raw: tuple[object, ...]) -> Example:
