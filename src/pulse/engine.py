@@ -151,16 +151,21 @@ class Engine:
         out.extend(stamped)
         return out
 
-    def _fire_due(self, work: _Work, watermarks: dict[str, int]) -> None:
-        ready = [
-            key
-            for key, due in work.next_due.items()
-            if due < watermarks.get(work.partitions[key], due)
-        ]
-        for key in ready:
+    def _fire_due(self, work: _Work, watermarks: dict[str, int] | int) -> None:
+        """Fire timers due before their partition's watermark (or one time for all)."""
+
+        def until(key: str) -> int | None:
+            if isinstance(watermarks, int):
+                return watermarks
+            return watermarks.get(work.partitions[key])
+
+        for key, due in list(work.next_due.items()):
+            limit = until(key)
+            if limit is None or due >= limit:
+                continue
             state = work.states[key]
             work.dirty.add(key)
-            self.journey.fire_due(state, key, watermarks[work.partitions[key]], work.fired)
+            self.journey.fire_due(state, key, limit, work.fired)
             work.track_due(key, state)
 
     def _load(self, work: _Work, keys: dict[str, str], due_before: dict[str, int]) -> None:
@@ -175,11 +180,12 @@ class Engine:
 
     def _apply_events(self, batch: SourceBatch, work: _Work, out: list[Trigger | Rejected]) -> None:
         journey = self.journey
-        model = self.model
+        role = self.role
         states, counters = work.states, work.counters
         for event, watermark_ms in zip(batch.events, batch.watermarks, strict=True):
-            if model is not None and watermark_ms > model.checkpoint_ms:
-                checkpoint = model.next_checkpoint_ms(watermark_ms)
+            # `role.model` is read each time: a loader may load a new model at a checkpoint.
+            if role is not None and watermark_ms > role.model.checkpoint_ms:
+                checkpoint = role.model.next_checkpoint_ms(watermark_ms)
                 if checkpoint is not None:
                     self._checkpoint(work, checkpoint)
             state = states[event.key]
@@ -205,7 +211,7 @@ class Engine:
         No Redis read: the batch already loaded every contact with a timer due before
         its final watermark, and a checkpoint inside the batch is never past that.
         """
-        self._fire_due(work, {p: checkpoint_ms for p in set(work.partitions.values())})
+        self._fire_due(work, checkpoint_ms)
         self._learn(checkpoint_ms)
 
     def close(self) -> None:

@@ -127,7 +127,7 @@ class Journey:
         windows.add(state.counts.setdefault(event.type, []), ts)
         self._apply_commerce(state, event, out)
         score_before = self.score(state, ts)
-        points = self._apply_points(state, event, score_before)
+        points = self._apply_points(state, event)
         state.last_ts = max(state.last_ts, ts)
         if is_active:
             state.last_active_ts = max(state.last_active_ts, ts)
@@ -148,7 +148,7 @@ class Journey:
             windows.add(state.session_starts, event.ts_ms)
 
     def _apply_commerce(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
-        ts, props, type_ = event.ts_ms, event.props, event.type
+        ts, type_ = event.ts_ms, event.type
         match type_:
             case "add_to_cart":
                 self._add_to_cart(state, event)
@@ -169,7 +169,6 @@ class Journey:
             state.last_cancel_ts[type_] = max(state.last_cancel_ts.get(type_, 0), ts)
         if type_ == "signup":
             state.signup_ts = state.signup_ts or ts
-        del props
 
     def _check_welcome(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
         for spec in self._welcome:
@@ -289,7 +288,7 @@ class Journey:
         labels.sample_vector(state, ts, features, model.spec)
         return round(points + self._model_part(state), 3)
 
-    def _apply_points(self, state: ContactState, event: Event, score_before: float) -> float:
+    def _apply_points(self, state: ContactState, event: Event) -> float:
         """Add the event's rule points; returns the decayed points after them."""
         rules = self._point_rules.get(event.type)
         if not rules:
