@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostile import HOSTILE, Hostile
+from pulse.conditions import compile_condition
 from pulse.errors import EventError
-from pulse.events import MAX_LINE_BYTES, Event, EventDecoder, decode_event, parse_ts
+from pulse.events import (
+    MAX_ID_CHARS,
+    MAX_LINE_BYTES,
+    MAX_PROPS_DEPTH,
+    PROP_LIMITS,
+    Event,
+    EventDecoder,
+    decode_event,
+    parse_ts,
+)
 
 TS_MS = 1_767_607_200_000  # 2026-01-05T10:00:00Z
 
@@ -219,6 +232,64 @@ def test_malformed_or_incomplete_json_is_rejected(raw: bytes) -> None:
         decode_event(raw)
 
 
+# -- hostile input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", HOSTILE, ids=[f"{h.category}-{n}" for n, h in enumerate(HOSTILE)])
+def test_hostile_line_is_an_event_error_with_its_reason(line: Hostile) -> None:
+    with pytest.raises(EventError) as caught:
+        decode_event(line.raw)
+    assert line.reason.lower() in str(caught.value).lower()
+    assert len(str(caught.value)) < 300  # a hostile value never floods the reason
+
+
+def test_invalid_utf8_reason_names_the_byte_offset() -> None:
+    raw = b'{"type":"page_view","ts":1767607200000,"contact_id":"c\xff1"}'
+    assert raw.index(b"\xff") == 54
+    with pytest.raises(EventError, match=r"invalid UTF-8 `b'\\xff'` \(byte 54\)"):
+        decode_event(raw)
+
+
+def test_props_nested_exactly_the_limit_deep_are_accepted() -> None:
+    nested: dict[str, Any] = {"leaf": 1}
+    for _ in range(MAX_PROPS_DEPTH - 1):
+        nested = {"x": nested}
+    assert decode_event(wire(props=nested)).props == nested
+    with pytest.raises(EventError, match=f"nested more than {MAX_PROPS_DEPTH} deep"):
+        decode_event(wire(props={"x": nested}))
+
+
+@pytest.mark.parametrize(("name", "limits"), sorted(PROP_LIMITS.items()))
+def test_numeric_props_at_their_limits_are_accepted_and_beyond_are_rejected(
+    name: str, limits: tuple[float, float]
+) -> None:
+    low, high = limits
+    for value in (low, high, (low + high) / 2):
+        assert decode_event(wire(props={name: value})).props[name] == value
+    for value in (high * 1.5 + 1, low - abs(low) * 0.5 - 1):
+        with pytest.raises(EventError, match=f"`props.{name}`: .* is outside"):
+            decode_event(wire(props={name: value}))
+
+
+def test_ids_of_the_limit_length_are_accepted() -> None:
+    long = "x" * MAX_ID_CHARS
+    event = decode_event(wire(event_id=long, contact_id=long, props={"product_id": long}))
+    assert event.event_id == event.key == event.props["product_id"] == long
+
+
+def test_unknown_top_level_field_is_ignored_even_when_not_utf8() -> None:
+    # msgspec skips fields the wire format does not name without reading them.
+    raw = b'{"type":"page_view","ts":1767607200000,"contact_id":"c1","x":"\xff"}'
+    assert decode_event(raw).key == "c1"
+
+
+def test_escaped_surrogate_pairs_decode_and_lone_surrogates_are_rejected() -> None:
+    raw = b'{"type":"page_view","ts":1767607200000,"contact_id":"\\ud83d\\ude00"}'
+    assert decode_event(raw).key == "\U0001f600"
+    with pytest.raises(EventError):
+        decode_event(raw.replace(b"\\ude00", b"x"))
+
+
 # -- properties ----------------------------------------------------------------------
 
 FIELDS = ("event_id", "type", "ts", "contact_id", "anonymous_id", "props")
@@ -274,12 +345,31 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
+_CONDITION = compile_condition(
+    "has(props.price) && props.price > 1.0 || size(props) > 3 || props.x == 'a'"
+)
+
+
 def _decode_or_event_error(raw: bytes) -> None:
     try:
-        event = EventDecoder().decode(raw)
+        event = EventDecoder(extra_types=frozenset({"nope"})).decode(raw)
     except EventError:
         return
     assert isinstance(event, Event)
+    _assert_safe_downstream(event)
+
+
+def _assert_safe_downstream(event: Event) -> None:
+    """What the journey, CEL and the encoders rely on holds for every decoded event."""
+    for name in (event.event_id, event.key, event.contact_id, event.anonymous_id):
+        assert name is None or 0 < len(name) <= MAX_ID_CHARS + len("anon:")
+    for name, (low, high) in PROP_LIMITS.items():
+        value = event.props.get(name)
+        if value is not None:
+            assert math.isfinite(float(value)) and low <= value <= high
+    orjson.dumps(event.props)  # dead letters and derived ids encode props with orjson
+    msgspec.json.encode(event)  # a stale event's dead letter re-encodes the whole event
+    _CONDITION.evaluate({"type": event.type, "ts": event.ts_ms, "props": event.props})
 
 
 @PROPERTY
@@ -308,3 +398,63 @@ def test_decoding_plausible_events_with_random_props_gives_event_or_event_error(
     value: dict[str, Any],
 ) -> None:
     _decode_or_event_error(_dumps(value))
+
+
+# Text-level hostility the JSON encoder would never produce: literals that are not
+# JSON, numbers past a double or 64 bits, nesting past any limit, raw bytes.
+hostile_tokens = st.sampled_from(
+    [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"1" + b"0" * 400, b"1e200",
+     b"18446744073709551616", b'"\\u0000"', b'"\xff\xfe"', b'"\xc3"', b'"\\ud800"',
+     b"[" * 3000 + b"]" * 3000, b'{"a":' * 100 + b"1" + b"}" * 100, b"\x00", b"true"]
+)  # fmt: skip
+prop_names = st.sampled_from([*PROP_NAMES, "x", "nested"])
+
+
+@st.composite
+def spliced_events(draw: st.DrawFn) -> bytes:
+    """A plausible event whose props carry hostile tokens where values belong."""
+    tokens = draw(st.lists(st.tuples(prop_names, hostile_tokens), min_size=1, max_size=4))
+    body = b",".join(b'"' + name.encode() + b'":' + token for name, token in tokens)
+    where = draw(st.sampled_from(["props", "contact_id", "event_id", "ts"]))
+    head = b'{"type":"add_to_cart","ts":1767607200000,"contact_id":"c1"'
+    if where == "props":
+        return head + b',"props":{' + body + b"}}"
+    return head.replace(b'"' + where.encode() + b'":', b'"_":') + (
+        b',"' + where.encode() + b'":' + tokens[0][1] + b"}"
+    )
+
+
+@PROPERTY
+@given(spliced_events())
+def test_decoding_events_with_hostile_tokens_gives_event_or_event_error(raw: bytes) -> None:
+    _decode_or_event_error(raw)
+
+
+@PROPERTY
+@given(plausible_objects, st.binary(min_size=1, max_size=8), st.integers(min_value=0))
+def test_decoding_events_with_bytes_spliced_in_gives_event_or_event_error(
+    value: dict[str, Any], noise: bytes, at: int
+) -> None:
+    raw = _dumps(value)
+    cut = at % (len(raw) + 1)
+    _decode_or_event_error(raw[:cut] + noise + raw[cut:])
+
+
+deep_values = st.recursive(
+    scalars | st.floats(),  # NaN and infinities included: json.dumps writes them as literals
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=80,
+)
+
+
+@PROPERTY
+@given(deep_values, st.integers(min_value=0, max_value=60))
+def test_decoding_deep_props_with_any_numbers_gives_event_or_event_error(
+    value: Any, depth: int
+) -> None:
+    for _ in range(depth):
+        value = {"x": value}
+    _decode_or_event_error(_dumps({"type": "add_to_cart", "ts": TS_MS, "contact_id": "c1",
+                                   "props": {"price": value, "nested": value}}))  # fmt: skip

@@ -8,11 +8,24 @@ An event is one JSON object (one line in a file, one Kafka message):
 `decode_event` turns raw bytes into an `Event` or raises `EventError`; it never
 raises anything else. Segment/RudderStack and GA4 event names are mapped onto
 pulse's canonical types at this edge, so nothing downstream sees vendor names.
+
+Whatever the bytes, a decoded `Event` keeps these promises, so the journey, CEL
+conditions and the JSON encoders downstream need no guards of their own:
+
+- ids (`event_id`, `contact_id`, `anonymous_id`, and `product_id`, `order_id`,
+  `channel` when they are strings) are 1 to 256 characters with no control characters;
+- `props` nests at most `MAX_PROPS_DEPTH` deep and holds at most
+  `MAX_PROPS_VALUES` values; its strings and keys hold no NUL; its integers fit in
+  64 bits; its floats are finite (JSON has no NaN or Infinity, and msgspec refuses
+  numbers beyond a double);
+- the numbers pulse computes with lie in `PROP_LIMITS` (a `price` of 1e200 is a
+  dead letter, not a poisoned model).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +36,11 @@ from pulse.errors import EventError
 
 __all__ = [
     "CANONICAL_TYPES",
+    "MAX_ID_CHARS",
     "MAX_LINE_BYTES",
+    "MAX_PROPS_DEPTH",
+    "MAX_PROPS_VALUES",
+    "PROP_LIMITS",
     "Event",
     "EventDecoder",
     "Rejected",
@@ -34,6 +51,19 @@ __all__ = [
 
 MAX_LINE_BYTES = 1 << 20
 """Default largest accepted event, in bytes; larger lines become dead letters unread."""
+MAX_ID_CHARS = 256
+"""Longest id (`event_id`, `contact_id`, `anonymous_id`, string `product_id`...)."""
+MAX_PROPS_DEPTH = 32
+"""Deepest nesting of objects and arrays in `props` (`props` itself is depth 1)."""
+MAX_PROPS_VALUES = 10_000
+"""Most values (nested ones included) in one event's `props`."""
+PROP_LIMITS: dict[str, tuple[float, float]] = {
+    "price": (0.0, 1e9),
+    "cart_value": (0.0, 1e9),
+    "revenue": (-1e9, 1e9),
+    "quantity": (0.0, 10_000.0),
+}
+"""Inclusive range of each number pulse computes with; outside it the event is a dead letter."""
 
 CANONICAL_TYPES: frozenset[str] = frozenset(
     {
@@ -89,8 +119,9 @@ class _Wire(msgspec.Struct, frozen=True, gc=False):
     props: dict[str, Any] = {}
 
 
-_NUMERIC_PROPS = ("price", "quantity", "cart_value", "revenue")
 _STRING_PROPS = ("product_id", "order_id", "channel")
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MIN_TS_MS = 946_684_800_000  # 2000-01-01: smaller numbers are seconds or garbage
 _MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
@@ -114,7 +145,7 @@ def parse_ts(value: str | int) -> int:
             raise EventError(f"`ts`: `{value[:40]}` has no time zone (add `Z` or `+00:00`)")
         ts_ms = int(parsed.timestamp() * 1000)
     if not _MIN_TS_MS <= ts_ms < _MAX_TS_MS:
-        raise EventError(f"`ts`: {ts_ms} is outside 2000..2100 in epoch milliseconds")
+        raise EventError(f"`ts`: {_clip(ts_ms)} is outside 2000..2100 in epoch milliseconds")
     return ts_ms
 
 
@@ -146,6 +177,10 @@ class EventDecoder:
             wire = self._decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise EventError(str(exc)) from exc
+        except UnicodeDecodeError as exc:  # msgspec 0.22 lets this one through
+            raise EventError(_invalid_utf8(raw, exc)) from exc
+        except RecursionError as exc:
+            raise EventError(f"JSON nests too deeply (pulse accepts {MAX_PROPS_DEPTH})") from exc
         return self._validate(wire)
 
     def _validate(self, wire: _Wire) -> Event:
@@ -157,13 +192,30 @@ class EventDecoder:
             )
         contact_id = _as_id(wire.contact_id, "contact_id")
         anonymous_id = _as_id(wire.anonymous_id, "anonymous_id")
+        event_id = _as_id(wire.event_id or None, "event_id")
         if contact_id is None and anonymous_id is None:
             raise EventError("event has neither `contact_id` nor `anonymous_id`")
         key = contact_id if contact_id is not None else "anon:" + str(anonymous_id)
         ts_ms = parse_ts(wire.ts)
         _check_props(wire.props)
-        event_id = wire.event_id or _derived_id(type_, ts_ms, key, wire.props)
+        event_id = event_id or _derived_id(type_, ts_ms, key, wire.props)
         return Event(event_id, type_, ts_ms, key, contact_id, anonymous_id, wire.props)
+
+
+def _invalid_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """msgspec's way of saying where: the byte offset of the bad sequence in `raw`.
+
+    >>> raw = b'{"type":"c\\xff"}'
+    >>> try:
+    ...     raw[10:11].decode()
+    ... except UnicodeDecodeError as exc:
+    ...     _invalid_utf8(raw, exc)
+    "JSON is malformed: invalid UTF-8 `b'\\\\xff'` (byte 10)"
+    """
+    bad = bytes(exc.object[exc.start : exc.end])
+    found = raw.find(bytes(exc.object))  # msgspec hands over the string's bytes as they were
+    where = f" (byte {found + exc.start})" if found >= 0 else ""
+    return f"JSON is malformed: invalid UTF-8 `{bad!r}`{where}"
 
 
 def _derived_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
@@ -176,21 +228,84 @@ def _derived_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
 def _as_id(value: str | int | None, name: str) -> str | None:
     if value is None:
         return None
+    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        raise EventError(f"`{name}`: integer {_clip(value)} does not fit in 64 bits")
     text = str(value)
-    if not text or len(text) > 256:
-        raise EventError(f"`{name}` must be 1 to 256 characters, got {len(text)}")
+    if not text or len(text) > MAX_ID_CHARS:
+        raise EventError(f"`{name}` must be 1 to {MAX_ID_CHARS} characters, got {len(text)}")
+    if control := _CONTROL.search(text):
+        raise EventError(f"`{name}` holds control character {control.group()!r}")
     return text
 
 
+def _clip(value: object, width: int = 40) -> str:
+    """`value` as text, cut to `width` characters: a hostile value never floods a reason.
+
+    >>> _clip(10**50)
+    '1000000000000000000000000000000000000000...'
+    """
+    try:
+        text = str(value)
+    except ValueError:  # an integer past Python's 4300-digit limit for text
+        text = "a huge integer"
+    return text if len(text) <= width else text[:width] + "..."
+
+
 def _check_props(props: dict[str, Any]) -> None:
-    for name in _NUMERIC_PROPS:
+    """Bound the shape of `props`, then type- and range-check the props pulse reads."""
+    if _check_nested(props, "props", 1) > MAX_PROPS_VALUES:
+        raise EventError(f"`props` holds more than {MAX_PROPS_VALUES} values")
+    for name, (low, high) in PROP_LIMITS.items():
         value = props.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise EventError(f"`props.{name}`: expected a number, got `{value!r:.40}`")
+        if not low <= value <= high:
+            raise EventError(
+                f"`props.{name}`: {_clip(value)} is outside {low:g}..{high:g}, "
+                f"the range pulse accepts for `{name}`"
+            )
     for name in _STRING_PROPS:
         value = props.get(name)
-        if value is not None and not isinstance(value, str | int):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
             raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
+        _as_id(value, f"props.{name}")
+
+
+def _check_nested(value: dict[str, Any] | list[Any], path: str, depth: int) -> int:
+    """Check one object or array of `props`; returns how many values it holds, nested included.
+
+    >>> _check_nested({"a": [1, {"b": "x"}]}, "props", 1)
+    4
+    """
+    if depth > MAX_PROPS_DEPTH:
+        raise EventError(f"`{path}`: nested more than {MAX_PROPS_DEPTH} deep")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    count = 0
+    for name, item in items:
+        count += 1
+        if isinstance(name, str) and "\x00" in name:
+            raise EventError(f"`{path}`: a key holds a NUL character")
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise EventError(f"`{_child(path, name)}`: text holds a NUL character")
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not _INT_MIN <= item <= _INT_MAX:
+                raise EventError(
+                    f"`{_child(path, name)}`: integer {_clip(item)} does not fit in 64 bits"
+                )
+        elif isinstance(item, dict | list):
+            count += _check_nested(item, _child(path, name), depth + 1)
+    return count
+
+
+def _child(path: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{path}[{name}]"
+    return f"{path}.{name[:40]}"
 
 
 _DEFAULT_DECODER = EventDecoder()
