@@ -31,12 +31,11 @@ from typing import Any
 
 import msgspec
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.model import LeadModel
+from pulse.redis_client import connect  # re-exported: the one way to build a client
 from pulse.rules import ModelSpec
 from pulse.triggers import Trigger, encode_trigger
 
@@ -124,19 +123,6 @@ class KeyLayout:
         'pulse:relay:triggers'
         """
         return f"{self.prefix}:relay:{topic}"
-
-
-def connect(url: str) -> redis.Redis:
-    """A client with retries and exponential backoff on connection errors."""
-    try:
-        return redis.Redis.from_url(
-            url,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=8),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            health_check_interval=30,
-        )
-    except ValueError as exc:
-        raise StateError(f"invalid Redis URL `{url}`: {exc}") from exc
 
 
 class ContactStore:
