@@ -33,9 +33,9 @@ from typing import Any
 
 import msgspec
 import orjson
+import redis
 from bytewax.testing import run_main
 from dataflows.clickstream import build_flow
-from river import compose, linear_model, optim, preprocessing
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -44,9 +44,12 @@ from sklearn.preprocessing import StandardScaler
 from pulse import labels as labels_module
 from pulse.config import RunConfig
 from pulse.connectors.generator import GeneratorConfig, write_jsonl
+from pulse.journey import Journey
 from pulse.model import LeadModel
+from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
+from pulse.readback import read_triggers
 from pulse.redis_server import PrivateRedis
-from pulse.rules import default_rules_path, parse_rules
+from pulse.rules import ModelSpec, default_rules_path, parse_rules
 
 DATA = Path(__file__).parent / "data"
 CACHE = Path(__file__).parent / ".data"
@@ -63,48 +66,97 @@ class Observed(msgspec.Struct):
     features: list[float]
 
 
-def observe_engine(events: Path, rules_text: str) -> list[Observed]:
+class EngineRun(msgspec.Struct):
+    """What one run of the flow learned and fired."""
+
+    rows: list[Observed]
+    sales_ready: TriggerOutcome
+    quality: dict[str, Any]
+
+
+def observe_engine(events: Path, rules_text: str) -> EngineRun:
     """Run the real flow over `events`, recording every label the model learns."""
-    at_scoring: dict[tuple[int, tuple[float, ...]], list[tuple[float, float]]] = {}
+    at_scoring: dict[tuple[int, tuple[float, ...]], list[tuple[float, float, float]]] = {}
     rules = parse_rules(rules_text, "<bench>")
     original_sample = labels_module.sample_vector
+    original_apply = Journey._apply_model
+    sampled: list[tuple[int, tuple[float, ...]]] = []
 
     def sample_vector(state: Any, ts_ms: int, features: list[float], spec: Any) -> None:
         before = len(state.pending)
         original_sample(state, ts_ms, features, spec)
         if len(state.pending) > before:
-            seen = at_scoring.setdefault((ts_ms, tuple(features)), [])
-            seen.append((state.points_total, state.model_p))
+            sampled.append((ts_ms, tuple(features)))
 
-    # Observe, do not alter: the hook records what the flow knew when it scored.
+    def apply_model(self: Journey, state: Any, event: Any, points: float, prev: int) -> float:
+        score = original_apply(self, state, event, points, prev)
+        while sampled:
+            p = state.model_p if state.model_p >= 0 else float("nan")
+            at_scoring.setdefault(sampled.pop(), []).append((points, p, score))
+        return score
+
+    # Observe, do not alter: the hooks record what the flow knew when it scored.
     labels_module.sample_vector = sample_vector  # type: ignore[assignment]
+    Journey._apply_model = apply_model  # type: ignore[method-assign]
     LeadModel.record_history = True
+    prefix = "bench"
     try:
         with PrivateRedis() as server:
             config = RunConfig(
                 rules_path="<bench>",
                 redis_url=server.url,
+                prefix=prefix,
                 inputs=[str(events)],
                 show_console=False,
                 dead_letters_path=str(CACHE / "quality_dead_letters.jsonl"),
             )
             flow, factory = build_flow(config, rules)
             run_main(flow)
+            factory.close()
+            triggers = read_triggers(redis.Redis.from_url(server.url), f"{prefix}:triggers")
     finally:
         labels_module.sample_vector = original_sample
+        Journey._apply_model = original_apply  # type: ignore[method-assign]
         LeadModel.record_history = False
+    with events.open("rb") as lines:
+        purchases = read_purchases(lines)
+    horizon = rules.model.horizon.ms
+    outcomes = {o.trigger: o for o in trigger_outcomes(triggers, purchases, horizon)}
+    sales_ready = outcomes.get("sales_ready", TriggerOutcome("sales_ready", 0, 0, 0))
     model = factory.engines[0].model
-    assert model is not None
-    history = model.history
-    warmup = rules.model.warmup_labels
-    warm_from = history[warmup - 1][3] if len(history) >= warmup else math.inf
+    if model is None:
+        return EngineRun([], sales_ready, {})
     rows = []
-    for bought, prequential, scored_at, _, features in history:
-        points, probability = at_scoring[(scored_at, tuple(features))].pop(0)
-        model_part = rules.model.weight * probability if scored_at >= warm_from else 0.0
-        blend = points + model_part
+    for bought, prequential, scored_at, _, features in model.history:
+        points, probability, blend = at_scoring[(scored_at, tuple(features))].pop(0)
         rows.append(Observed(bought, points, probability, blend, prequential, features))
-    return rows
+    return EngineRun(rows, sales_ready, model.quality())
+
+
+def compare(events: Path, rules_text: str) -> dict[str, Any]:
+    """The flow with the model on, then off: label table and sales_ready precision."""
+    on = observe_engine(events, rules_text)
+    if "\nmodel:\n" in rules_text:
+        off_text = rules_text.replace("\nmodel:\n", "\nmodel:\n  enabled: false\n", 1)
+    else:
+        off_text = rules_text + "\nmodel:\n  enabled: false\n"
+    off = observe_engine(events, off_text)
+    result = table(on.rows)
+    result["sales_ready"] = {
+        "points_only": _precision(off.sales_ready),
+        "model_on": _precision(on.sales_ready),
+    }
+    result["model_quality"] = on.quality
+    return result
+
+
+def _precision(outcome: TriggerOutcome) -> dict[str, Any]:
+    return {
+        "fired": outcome.fired,
+        "contacts": outcome.contacts,
+        "bought": outcome.bought,
+        "precision": round(outcome.precision, 4),
+    }
 
 
 def _auc(y: list[bool], s: list[float]) -> float:
@@ -121,7 +173,7 @@ def _squash(score: float, scale: float) -> float:
     return 1 - math.exp(-max(score, 0.0) / scale)
 
 
-def table(rows: list[Observed], weight: float) -> dict[str, Any]:
+def table(rows: list[Observed]) -> dict[str, Any]:
     """The comparison table over the observed labels."""
     y = [r.bought for r in rows]
     half = len(rows) // 2
@@ -141,18 +193,19 @@ def table(rows: list[Observed], weight: float) -> dict[str, Any]:
         return {k: round(v, 4) for k, v in out.items()}
 
     points = [r.points for r in rows]
+    # Before the model gives a probability (warm-up) it scores as the base rate would.
+    at_scoring = [0.0 if math.isnan(r.probability) else r.probability for r in rows]
     return {
         "labels": len(rows),
         "positives": sum(y),
         "rule_points": both(points, [_squash(p, scale) for p in points]),
-        "online_at_scoring": both([r.probability for r in rows], [r.probability for r in rows]),
+        "online_at_scoring": both(at_scoring, at_scoring),
         "online_prequential": both([r.prequential for r in rows], [r.prequential for r in rows]),
         "blend": both([r.blend for r in rows], None),
         "offline_reference": {
             "auc_second_half": round(_auc(y2, offline_p), 4),
             "log_loss_second_half": round(_logloss(y2, offline_p), 4),
         },
-        "blend_weight": weight,
     }
 
 
@@ -162,8 +215,7 @@ def generated(events: int, contacts: int) -> dict[str, Any]:
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         write_jsonl(GeneratorConfig(events=events, contacts=contacts, span_days=120), path)
-    text = default_rules_path().read_text()
-    return table(observe_engine(path, text), parse_rules(text).model.weight)
+    return compare(path, default_rules_path().read_text())
 
 
 def rees46() -> dict[str, Any]:
@@ -185,35 +237,44 @@ def rees46() -> dict[str, Any]:
     text = default_rules_path().read_text() + (
         "\nmodel:\n  horizon: 30m\n  sample_every: 2m\n  learn_every: 5m\n  warmup_labels: 50\n"
     )
-    return table(observe_engine(path, text), 40.0)
+    return compare(path, text)
+
+
+UCI_NUMERIC = (
+    "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
+    "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
+    "SpecialDay",
+)  # fmt: skip
+UCI_NAMES = (*UCI_NUMERIC, "returning", "weekend", "rule_points")
 
 
 def uci() -> dict[str, Any]:
-    """UCI online shoppers: sessions with a purchase label, through the same river pipeline."""
+    """UCI online shoppers: sessions with a purchase label, through `LeadModel` itself.
+
+    Each session is predicted (probability and blend, as pulse would score it),
+    then learned at once (a checkpoint per session).
+    """
     source = DATA / "uci-online-shoppers-intention" / "online_shoppers_intention.csv"
-    numeric = [
-        "Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
-        "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
-        "SpecialDay",
-    ]  # fmt: skip
+    spec = ModelSpec(warmup_labels=200)
+    model = LeadModel(spec, vector_names=UCI_NAMES, points_feature="rule_points")
+    model.record_history = True
     rows: list[Observed] = []
-    model = compose.Pipeline(
-        preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(optimizer=optim.SGD(0.05)),
-    )
     with source.open() as f:
-        for row in csv.DictReader(f):
-            x = {k: float(row[k]) for k in numeric}
-            x["returning"] = float(row["VisitorType"] == "Returning_Visitor")
-            x["weekend"] = float(row["Weekend"] == "TRUE")
-            bought = row["Revenue"] == "TRUE"
-            p = float(model.predict_proba_one(x).get(True, 0.0))
+        for n, row in enumerate(csv.DictReader(f)):
+            x = [float(row[k]) for k in UCI_NUMERIC]
             # Rule points as the default pack would give them: 1 per page, 2 per product page.
-            points = x["Administrative"] + x["Informational"] + 2 * x["ProductRelated"]
-            blend = min(points, 200.0) + 40.0 * p
-            rows.append(Observed(bought, points, p, blend, p, list(x.values())))
-            model.learn_one(x, bought)
-    return table(rows, 40.0)
+            points = min(x[0] + x[2] + 2 * x[4], 200.0)
+            x += [float(row["VisitorType"] == "Returning_Visitor"), float(row["Weekend"] == "TRUE")]
+            x.append(points)
+            bought = row["Revenue"] == "TRUE"
+            p = model.probability(x)
+            blend = points + model.blend(points, p)
+            model.add_example((n, "s", n, bought, x))
+            model.learn_until(n + 1)
+            prequential = model.history[-1][1]
+            probability = float("nan") if p is None else p
+            rows.append(Observed(bought, points, probability, blend, prequential, x))
+    return table(rows)
 
 
 def _print(name: str, result: dict[str, Any]) -> None:
@@ -226,6 +287,18 @@ def _print(name: str, result: dict[str, Any]) -> None:
     r = result["offline_reference"]
     print(f"{'offline_reference':<22}{'':>11}{r['auc_second_half']:>16.3f}"
           f"{r['log_loss_second_half']:>21.3f}")  # fmt: skip
+    quality = result.get("model_quality")
+    if quality:
+        state = "blended" if quality["blended"] else "not blended (does not beat points alone)"
+        print(f"model at the end: {state}; recent log loss {quality['recent_log_loss']:.3f} "
+              f"vs points alone {quality['points_recent_log_loss']:.3f}")  # fmt: skip
+    precision = result.get("sales_ready")
+    if precision:
+        print(f"{'sales_ready':<22}{'fired':>8}{'contacts':>10}{'bought':>8}{'precision':>11}")
+        for key in ("points_only", "model_on"):
+            r = precision[key]
+            print(f"{key:<22}{r['fired']:>8}{r['contacts']:>10}{r['bought']:>8}"
+                  f"{r['precision']:>11.1%}")  # fmt: skip
 
 
 def main() -> int:
@@ -233,12 +306,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--contacts", type=int, default=30_000)
     parser.add_argument("--json", help="also write the tables as JSON to this file")
+    parser.add_argument(
+        "--only", choices=("generated", "rees46_head", "uci_online_shoppers"), action="append"
+    )
     args = parser.parse_args()
-    results = {
-        "generated": generated(args.events, args.contacts),
-        "rees46_head": rees46(),
-        "uci_online_shoppers": uci(),
+    datasets = {
+        "generated": lambda: generated(args.events, args.contacts),
+        "rees46_head": rees46,
+        "uci_online_shoppers": uci,
     }
+    results = {name: run() for name, run in datasets.items() if name in (args.only or datasets)}
     for name, result in results.items():
         _print(name, result)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulse.contact import ContactState
 from pulse.labels import LABEL_SLOT, resolve_expired, resolve_purchase, sample_vector
-from pulse.model import LeadModel
+from pulse.model import LeadModel, squash
 from pulse.rules import Duration, ModelSpec
 
 HOUR = 3_600_000
@@ -94,5 +94,6 @@ def test_compiled_linear_prediction_matches_river() -> None:
         model.add_example((i, "c", i, i % 4 == 0, [float((i + j) % 3) for j in range(width)]))
     model.learn_until(500)
     probe = [float(j % 3) for j in range(width)]
-    expected = model.pipeline.predict_proba_one(dict(zip(model.names, probe, strict=True)))
+    x = {name: squash(value) for name, value in zip(model.names, probe, strict=True)}
+    expected = model.regression.predict_proba_one(model.scaler.transform_one(x))
     assert abs(model.probability(probe) - expected[True]) < 1e-9

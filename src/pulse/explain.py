@@ -196,7 +196,10 @@ def _parts_beyond_rules(score: float, points: float, rules: Rules) -> list[Part]
     extra = round(score - points, 3)
     if not extra:
         return []
-    note = f"weight {rules.model.weight:g} x purchase probability"
+    note = (
+        f"the purchase probability on the points scale, at most {rules.model.weight:g} "
+        "points either way"
+    )
     return [Part(name="model", kind="model", points=extra, note=note)]
 
 

@@ -12,7 +12,7 @@ import math
 from pulse import windows
 from pulse.contact import STAGES, ContactState
 
-__all__ = ["COUNTED_TYPES", "FEATURE_NAMES", "extract_features"]
+__all__ = ["COUNTED_TYPES", "FEATURE_NAMES", "POINTS_FEATURE", "extract_features"]
 
 COUNTED_TYPES = (
     "page_view", "product_view", "search", "add_to_cart", "cart_view", "checkout_started",
@@ -38,9 +38,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "signed_up",
     "days_since_signup",
     "tenure_days",
+    "rule_points",
     *(f"stage_{s}" for s in STAGES),
 )
 """Every feature, in vector order."""
+
+POINTS_FEATURE = "rule_points"
+"""The decayed rule points at scoring time: the model stacks on the rules' judgement."""
 
 _STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
 _TYPE_BASE = {type_: i * len(_WINDOWS) for i, type_ in enumerate(COUNTED_TYPES)}
@@ -49,11 +53,14 @@ _STAGE_BASE = len(FEATURE_NAMES) - len(STAGES)
 _WIDTH = len(FEATURE_NAMES)
 
 
-def extract_features(state: ContactState, now_ms: int, previous_active_ms: int) -> list[float]:
+def extract_features(
+    state: ContactState, now_ms: int, previous_active_ms: int, points: float = 0.0
+) -> list[float]:
     """The feature vector of a contact at `now_ms`, in `FEATURE_NAMES` order.
 
     `previous_active_ms` is the contact's activity before the event being scored,
-    so recency measures the gap the event closed. This runs for every scored event:
+    so recency measures the gap the event closed; `points` are the decayed rule
+    points at `now_ms` (after the event). This runs for every scored event:
     it fills a zero vector at the indexes of the types the contact has, not all of them.
 
     >>> x = extract_features(ContactState(), 0, 0); len(x) == len(FEATURE_NAMES)
@@ -84,6 +91,8 @@ def extract_features(state: ContactState, now_ms: int, previous_active_ms: int) 
         vector[i + 10] = max((now_ms - state.signup_ts) / _DAY_MS, 0.0)
     if state.first_ts:
         vector[i + 11] = max((now_ms - state.first_ts) / _DAY_MS, 0.0)
+    if points:
+        vector[i + 12] = points
     vector[_STAGE_BASE + _STAGE_INDEX.get(state.stage, 0)] = 1
     return vector
 

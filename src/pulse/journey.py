@@ -265,12 +265,15 @@ class Journey:
 
     def score(self, state: ContactState, ts_ms: int) -> float:
         """The blended score at `ts_ms`: decayed rule points plus the model part."""
-        return round(score_at(state, ts_ms, self.rules.scoring) + self._model_part(state), 3)
+        points = score_at(state, ts_ms, self.rules.scoring)
+        return round(points + self._model_part(state, points), 3)
 
-    def _model_part(self, state: ContactState) -> float:
-        if self.model is None or not self.model.is_warm:
+    def _model_part(self, state: ContactState, points: float) -> float:
+        """The points the model adds to `points` (0 until it is proven; see `LeadModel.blend`)."""
+        if self.model is None:
             return 0.0
-        return self.rules.model.weight * state.model_p
+        # `model_p` below 0 means the model gave no probability (warming up).
+        return self.model.blend(points, state.model_p if state.model_p >= 0 else None)
 
     def _apply_model(
         self, state: ContactState, event: Event, points: float, previous_active_ms: int
@@ -283,10 +286,11 @@ class Journey:
         ts = event.ts_ms
         if event.type == "purchase":
             labels.resolve_purchase(state, event.key, ts, model)
-        features = self._features = extract_features(state, ts, previous_active_ms)
-        state.model_p = round(model.probability(features), 4)
+        features = self._features = extract_features(state, ts, previous_active_ms, points)
+        p = model.probability(features)
+        state.model_p = -1.0 if p is None else round(p, 4)
         labels.sample_vector(state, ts, features, model.spec)
-        return round(points + self._model_part(state), 3)
+        return round(points + self._model_part(state, points), 3)
 
     def _apply_points(self, state: ContactState, event: Event) -> float:
         """Add the event's rule points; returns the decayed points after them."""
@@ -320,7 +324,7 @@ class Journey:
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
                 reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}
-                if self.model is not None and self.model.is_warm and self._features is not None:
+                if self.model is not None and self.model.is_proven and self._features is not None:
                     reason["top_features"] = self.model.contributions(self._features)
                 self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)
 
@@ -444,7 +448,8 @@ class Journey:
         score = self.score(state, ts)
         if self.model is not None:
             reason = {**reason, "points": round(score_at(state, ts, self.rules.scoring), 3)}
-            reason["model_p"] = state.model_p
+            reason["model_p"] = state.model_p if state.model_p >= 0 else None
+            reason["model_points"] = round(score - reason["points"], 3)
         out.append(
             Trigger(
                 trigger_id=trigger_id(key, spec.name, episode),

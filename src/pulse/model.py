@@ -7,12 +7,29 @@ checkpoints (`learn_every`), in a canonical order, so the model, and every
 prediction made with it, is the same whatever the batch size and in replay or
 live.
 
-Between checkpoints the model does not change, so for the default linear
-pipeline (`StandardScaler | LogisticRegression`) the scaler and weights are
-folded into one coefficient per feature at each checkpoint: a prediction is
-then a sparse dot product over the non-zero features, several times cheaper
-than river's `predict_proba_one`, and the per-feature terms are the score's
+What the model sees: every feature clipped to `[0, 1e9]` then `log1p` (`squash`),
+so a hostile `price: 1e200` is a large but finite number and counts are on the
+scale a linear model handles; the decayed rule points are one of the features
+(stacking), so the probability already holds what the points know.
+
+Whether the model counts (`blend`): beside it, a one-feature logistic regression
+on the rule points alone learns from the same labels (the *points baseline*).
+Both are scored prequentially (each label predicted before it is learned). The
+model's probability enters the score only once `warmup_labels` were learned and
+its recent log loss beats the baseline's; it is then mapped back onto the points
+scale through the baseline (the points a contact would need for the baseline to
+give that probability), and the difference from the contact's points, bounded
+by `weight`, is the model part. Until then the score is the rule points alone.
+
+Between checkpoints the model does not change, so the scaler and weights are
+folded into one coefficient per feature at each checkpoint: a prediction is a
+dot product in one C-level pass, and the per-feature terms are the score's
 explanation.
+
+Persistence is data, never code: `dumps` writes a versioned msgpack `SavedModel`
+(scaler statistics, weights, baseline, metric histograms, counts, the label
+buffer) and `loads` rebuilds the river objects from it; a model with any
+non-finite number is never written.
 """
 
 from __future__ import annotations
@@ -20,85 +37,216 @@ from __future__ import annotations
 import logging
 import math
 import operator
-import pickle
+from collections import Counter, defaultdict
+from itertools import repeat
 from typing import Any
 
-from river import compose, drift, linear_model, metrics, optim, preprocessing, tree
+import msgspec
+from river import linear_model, optim, preprocessing, utils
 
-from pulse.features import FEATURE_NAMES
+from pulse.errors import RuleError, StateError
+from pulse.features import FEATURE_NAMES, POINTS_FEATURE
 from pulse.rules import ModelSpec
 
-__all__ = ["Example", "LeadModel"]
+__all__ = ["MODEL_FORMAT", "Example", "LeadModel", "SavedModel", "auc_from_bins", "squash"]
 
 log = logging.getLogger(__name__)
 
 Example = tuple[int, str, int, bool, list[float]]
 """A resolved label: (resolved_at_ms, contact, scored_at_ms, bought, features)."""
 
+MODEL_FORMAT = 1
+"""Version of `SavedModel`; a saved model in another format is not loaded."""
+
+_CEILING = 1e9
+"""Features are clipped to `[0, _CEILING]` before `log1p`: finite whatever the input."""
+
+_BINS = 400
+_LOGIT_SPAN = 10.0
+"""ROC AUC histograms: `_BINS` bins of the log-odds over `[-_LOGIT_SPAN, _LOGIT_SPAN]`."""
+
+_RECENT = 1 / 500
+"""Weight of the newest label in the recent (exponentially weighted) log loss."""
+
+_P_FLOOR = 1e-4
+"""Probabilities are kept within `[_P_FLOOR, 1 - _P_FLOOR]`."""
+
+_DRIFT_DELTA = 0.005
+_DRIFT_THRESHOLD = 50.0
+_DRIFT_MIN_LABELS = 30
+"""Page-Hinkley test on the prequential log loss: a sustained rise is a drift."""
+
+_ZEROS = repeat(0.0)
+_CEILINGS = repeat(_CEILING)
+
+
+def squash(value: float) -> float:
+    """A feature as the model sees it: clipped to `[0, 1e9]`, then `log1p`.
+
+    Negative values and NaN count as 0, infinity as the ceiling.
+
+    >>> squash(0.0), squash(math.e - 1), squash(float("nan")), round(squash(1e200), 3)
+    (0.0, 1.0, 0.0, 20.723)
+    """
+    return math.log1p(min(_CEILING, max(0.0, value)))
+
+
+def auc_from_bins(positives: list[int], negatives: list[int]) -> float:
+    """ROC AUC from histograms of scores (same bins, ascending); ties count half.
+
+    0.5 until both classes were seen.
+
+    >>> round(auc_from_bins([0, 1, 2], [2, 1, 0]), 4), auc_from_bins([1, 1], [1, 1])
+    (0.9444, 0.5)
+    """
+    total_pos, total_neg = sum(positives), sum(negatives)
+    if not total_pos or not total_neg:
+        return 0.5
+    below = area = 0.0
+    for pos, neg in zip(positives, negatives, strict=True):
+        area += pos * (below + neg / 2)
+        below += neg
+    return area / (total_pos * total_neg)
+
+
+class SavedModel(msgspec.Struct, array_like=True, frozen=True):
+    """The model as stored in Redis (`pulse:model`): numbers and names only."""
+
+    format: int
+    settings: str
+    """The `ModelSpec` it was trained under; another spec starts a new model."""
+    names: list[str]
+    scaler_counts: list[int]
+    scaler_means: list[float]
+    scaler_vars: list[float]
+    weights: list[float]
+    intercept: float
+    sgd_steps: int
+    baseline: list[float]
+    """The points baseline: intercept and slope over `squash(points)`."""
+    model_bins: list[list[int]]
+    """Prequential score histograms of the model: positives, negatives."""
+    baseline_bins: list[list[int]]
+    log_loss_sums: list[float]
+    """Sum of prequential log loss: model, baseline."""
+    recent_log_loss: list[float]
+    """Exponentially weighted prequential log loss: model, baseline."""
+    labels: int
+    positives: int
+    skipped: int
+    drifts: int
+    drift_state: list[float]
+    """Page-Hinkley: mean, cumulative sum, its minimum."""
+    checkpoint_ms: int
+    labels_stream_id: str
+    buffer: list[tuple[int, str, int, bool, list[float]]]
+
 
 class LeadModel:
-    """The model, its prequential quality metrics and its buffer of resolved labels.
+    """The model, its points baseline, their prequential metrics and the label buffer.
 
-    Picklable: the engine stores it in Redis with each batch's commit.
+    Call order: `probability` and `blend` on the hot path; `add_example` as labels
+    resolve; `learn_until` at checkpoints; `dumps`/`loads` to persist.
     """
 
     record_history = False
     """When set (by the quality benchmark), every learned label is kept in `history`
     as (bought, prequential probability, scored_at_ms, learned_at_ms, features)."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        vector_names: tuple[str, ...] = FEATURE_NAMES,
+        points_feature: str = POINTS_FEATURE,
+    ) -> None:
+        """`vector_names` name the positions of the feature vectors it is given
+        (`FEATURE_NAMES` in pulse; the quality benchmark feeds other data)."""
+        if spec.kind != "logistic":
+            raise RuleError(
+                [f"`model.kind` `{spec.kind}` is not supported: use `logistic` - at `$.model.kind`"]
+            )
         self.spec = spec
-        self.names: tuple[str, ...] = tuple(spec.features) or FEATURE_NAMES
-        self._index = [FEATURE_NAMES.index(name) for name in self.names]
-        self.pipeline = _build(spec)
+        self.vector_names = vector_names
+        self.names: tuple[str, ...] = tuple(spec.features) or vector_names
+        self._index = [vector_names.index(name) for name in self.names]
+        self._points_index = vector_names.index(points_feature)
+        # river's estimators are untyped: held as Any at this seam.
+        self.scaler: Any = preprocessing.StandardScaler()
+        self.regression: Any = linear_model.LogisticRegression(
+            optimizer=optim.SGD(spec.learning_rate),
+            l2=spec.l2,
+            intercept_lr=spec.learning_rate,
+        )
+        self.baseline = [0.0, 0.0]
+        self.model_bins = [[0] * _BINS, [0] * _BINS]
+        self.baseline_bins = [[0] * _BINS, [0] * _BINS]
+        self.log_loss_sums = [0.0, 0.0]
+        self.recent_log_loss = [0.0, 0.0]
         self.labels = 0
         self.positives = 0
-        # river's metrics and detectors are untyped: held as Any at this seam.
-        self.auc: Any = metrics.ROCAUC()  # type: ignore[no-untyped-call]  # river is untyped
-        self.log_loss: Any = metrics.LogLoss()  # type: ignore[no-untyped-call]  # idem
-        self.drift: Any = drift.ADWIN()  # type: ignore[no-untyped-call]  # idem
+        self.skipped = 0
+        """Learn steps skipped because they would have made a weight non-finite."""
         self.drifts = 0
+        self.drift_state = [0.0, 0.0, 0.0]
         self.buffer: list[Example] = []
         self.history: list[tuple[bool, float, int, int, list[float]]] = []
         self.checkpoint_ms = 0
         self.labels_stream_id = "0-0"
+        """The last entry of the shared labels stream this model has taken in."""
         self.is_changed = False
         """Whether there is anything new to save (labels buffered or learned)."""
         self.has_learned = False
         """Whether the weights changed since the model was last published."""
-        """The last entry of the shared labels stream this model has taken in."""
-        self._coefficients: list[tuple[int, float]] = []
-        self._dense: list[float] = [0.0] * len(FEATURE_NAMES)
+        self._dense: list[float] = [0.0] * len(vector_names)
         self._intercept = 0.0
-        self._is_linear = spec.kind == "logistic"
+        self.is_proven = False
+        """Whether the probability counts in the score (see `blend`)."""
         self._compile()
 
     # -- predicting -------------------------------------------------------------
 
     @property
     def is_warm(self) -> bool:
-        """Whether enough labels were learned for the probability to count."""
+        """Whether enough labels were learned for the probability to be given."""
         return self.labels >= self.spec.warmup_labels
 
-    def probability(self, features: list[float]) -> float:
-        """Probability that the contact buys within the horizon."""
-        if self._is_linear:
-            # One C-level pass over the vector: the scaler and weights are folded in.
-            return _sigmoid(self._intercept + sum(map(operator.mul, self._dense, features)))
-        proba = self.pipeline.predict_proba_one(self._as_dict(features))
-        return float(proba.get(True, 0.0))
+    def probability(self, features: list[float]) -> float | None:
+        """Probability that the contact buys within the horizon; `None` while warming up."""
+        if not self.is_warm:
+            return None
+        # One C-level pass: clip to [0, ceiling], log1p, dot with the folded coefficients.
+        squashed = map(math.log1p, map(min, _CEILINGS, map(max, _ZEROS, features)))
+        z = self._intercept + sum(map(operator.mul, self._dense, squashed))
+        return min(max(_sigmoid(z), _P_FLOOR), 1 - _P_FLOOR)
+
+    def blend(self, points: float, p: float | None) -> float:
+        """The points the model adds to (or takes from) `points`, given its probability `p`.
+
+        0 until the model is proven (warm, and its recent prequential log loss beats
+        the points baseline's). Then: the points at which the baseline gives `p`,
+        minus `points`, bounded by `weight` either way.
+        """
+        if p is None or p <= 0 or not self.is_proven:
+            return 0.0
+        p = min(max(p, _P_FLOOR), 1 - _P_FLOOR)
+        intercept, slope = self.baseline
+        squashed = (math.log(p / (1 - p)) - intercept) / slope
+        equivalent = math.expm1(min(max(squashed, 0.0), math.log1p(_CEILING)))
+        weight = self.spec.weight
+        return min(max(equivalent - points, -weight), weight)
 
     def contributions(self, features: list[float], top: int = 5) -> dict[str, float]:
         """The largest terms of the linear score (log-odds), by feature name."""
-        if not self._is_linear:
-            return {}
-        scaler, regression = self.pipeline.steps.values()
+        scaler, weights = self.scaler, self.regression._weights
         terms = {}
-        for name in self.names:
-            value = features[FEATURE_NAMES.index(name)]
-            std = math.sqrt(scaler.vars.get(name, 0.0)) or 1.0
-            weight = regression.weights.get(name, 0.0)
-            term = weight * (value - scaler.means.get(name, 0.0)) / std
+        for name, index in zip(self.names, self._index, strict=True):
+            variance = scaler.vars.get(name, 0.0)
+            if variance <= 0:
+                continue
+            value = squash(features[index])
+            term = weights.get(name, 0.0) * (value - scaler.means.get(name, 0.0))
+            term /= math.sqrt(variance)
             if term:
                 terms[name] = round(term, 3)
         ranked = sorted(terms.items(), key=lambda item: -abs(item[1]))
@@ -120,101 +268,268 @@ class LeadModel:
     def learn_until(self, checkpoint_ms: int) -> int:
         """Learn every buffered label resolved before `checkpoint_ms`, in canonical order.
 
-        Each example is first predicted (prequential evaluation), then learned.
-        Returns how many were learned.
+        Each example is first predicted (prequential evaluation) by the model and
+        the points baseline, then learned by both. Returns how many were learned.
         """
         self.checkpoint_ms = checkpoint_ms
         ready = sorted(e for e in self.buffer if e[0] < checkpoint_ms)
         if not ready:
             return 0
         self.buffer = [e for e in self.buffer if e[0] >= checkpoint_ms]
+        skipped = self.skipped
         for _, _, scored_at, bought, features in ready:
-            x = self._as_dict(features)
-            p = float(self.pipeline.predict_proba_one(x).get(True, 0.0))
-            self.auc.update(bought, p)
-            self.log_loss.update(bought, p)
+            x = {name: squash(features[i]) for name, i in zip(self.names, self._index, strict=True)}
+            z = self.regression._raw_dot_one(self.scaler.transform_one(x))
+            u = squash(features[self._points_index])
+            z_base = self.baseline[0] + self.baseline[1] * u
+            self._evaluate(bought, z, z_base)
             if self.record_history:
-                self.history.append((bought, p, scored_at, checkpoint_ms, features))
-            self.drift.update(float(bought != (p >= 0.5)))
-            if self.drift.drift_detected:
-                self.drifts += 1
-                log.warning(
-                    "model error rate shifted after %d labels (ROC AUC %.3f)",
-                    self.labels, self.auc.get(),
-                )  # fmt: skip
-            self.pipeline.learn_one(x, bought)
+                self.history.append((bought, _sigmoid(z), scored_at, checkpoint_ms, features))
+            self._learn(x, bought)
+            _learn_baseline(self.baseline, u, bought, self.spec.learning_rate)
             self.labels += 1
             self.positives += bought
+        if self.skipped > skipped:
+            log.warning(
+                "model: %d learn steps skipped (they would have made a weight non-finite)",
+                self.skipped - skipped,
+            )
         self._compile()
         self.is_changed = self.has_learned = True
         return len(ready)
 
+    def _learn(self, x: dict[str, float], bought: bool) -> None:
+        """One SGD step; undone (and counted) if it would leave a non-finite weight."""
+        regression = self.regression
+        weights, intercept = dict(regression._weights), regression.intercept
+        self.scaler.learn_one(x)
+        regression.learn_one(self.scaler.transform_one(x), bought)
+        if math.isfinite(regression.intercept) and all(
+            map(math.isfinite, regression._weights.values())
+        ):
+            return
+        regression._weights = utils.VectorDict(weights)
+        regression.intercept = intercept
+        self.skipped += 1
+
+    def _evaluate(self, bought: bool, z: float, z_base: float) -> None:
+        """Prequential metrics of the model (log-odds `z`) and the baseline (`z_base`)."""
+        n = self.labels + 1
+        recent = max(1 / n, _RECENT)
+        losses = []
+        for i, (log_odds, bins) in enumerate(((z, self.model_bins), (z_base, self.baseline_bins))):
+            loss = _log_loss(bought, log_odds)
+            losses.append(loss)
+            self.log_loss_sums[i] += loss
+            self.recent_log_loss[i] += recent * (loss - self.recent_log_loss[i])
+            bins[0 if bought else 1][_bin(log_odds)] += 1
+        mean, total, lowest = self.drift_state
+        mean += (losses[0] - mean) / n
+        total += losses[0] - mean - _DRIFT_DELTA
+        lowest = min(lowest, total)
+        if n >= _DRIFT_MIN_LABELS and total - lowest > _DRIFT_THRESHOLD:
+            self.drifts += 1
+            log.warning(
+                "model log loss rose after %d labels (ROC AUC %.3f)",
+                self.labels, auc_from_bins(*self.model_bins),
+            )  # fmt: skip
+            total = lowest = 0.0
+        self.drift_state = [mean, total, lowest]
+
     def quality(self) -> dict[str, float | int]:
-        """Prequential ROC AUC and log loss over the labels learned so far."""
+        """Prequential ROC AUC and log loss of the model and of the points baseline."""
+        n = max(self.labels, 1)
         return {
             "labels": self.labels,
             "positives": self.positives,
-            "roc_auc": round(float(self.auc.get()), 4),
-            "log_loss": round(float(self.log_loss.get()), 4),
+            "roc_auc": round(auc_from_bins(*self.model_bins), 4),
+            "log_loss": round(self.log_loss_sums[0] / n, 4),
+            "recent_log_loss": round(self.recent_log_loss[0], 4),
+            "points_roc_auc": round(auc_from_bins(*self.baseline_bins), 4),
+            "points_log_loss": round(self.log_loss_sums[1] / n, 4),
+            "points_recent_log_loss": round(self.recent_log_loss[1], 4),
+            "blended": int(self.is_proven),
+            "skipped": self.skipped,
             "drifts": self.drifts,
             "pending_labels": len(self.buffer),
             "checkpoint_ms": self.checkpoint_ms,
         }
 
-    def _as_dict(self, features: list[float]) -> dict[str, float]:
-        return {name: features[i] for name, i in zip(self.names, self._index, strict=True)}
-
     def _compile(self) -> None:
-        """Fold scaler and weights into per-feature coefficients (linear model only)."""
-        if not self._is_linear:
-            return
-        scaler, regression = self.pipeline.steps.values()
+        """Fold scaler and weights into per-feature coefficients; decide `is_proven`."""
+        scaler, regression = self.scaler, self.regression
         intercept = float(regression.intercept)
-        coefficients = []
+        dense = [0.0] * len(self.vector_names)
+        weights = regression._weights
         for name, index in zip(self.names, self._index, strict=True):
-            weight = regression.weights.get(name, 0.0)
-            if not weight:
-                continue
+            weight = weights.get(name, 0.0)
             # river's StandardScaler leaves a feature with zero variance at 0.
             variance = scaler.vars.get(name, 0.0)
-            if variance <= 0:
+            if not weight or variance <= 0:
                 continue
             coefficient = weight / math.sqrt(variance)
             intercept -= coefficient * scaler.means.get(name, 0.0)
-            coefficients.append((index, coefficient))
-        self._coefficients = coefficients
+            dense[index] = coefficient
+        self._dense = dense
         self._intercept = intercept
-        self._dense = [0.0] * len(FEATURE_NAMES)
-        for index, coefficient in coefficients:
-            self._dense[index] = coefficient
+        model_loss, baseline_loss = self.recent_log_loss
+        self.is_proven = self.is_warm and self.baseline[1] > 1e-3 and model_loss < baseline_loss
 
     # -- persistence ------------------------------------------------------------
 
     def dumps(self) -> bytes:
-        """Serialise for Redis (pickle: the store is pulse's own, never user input)."""
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        """Serialise as data (msgpack `SavedModel`); refuses a model with a non-finite number."""
+        saved = self._saved()
+        numbers = [
+            *saved.scaler_means, *saved.scaler_vars, *saved.weights, saved.intercept,
+            *saved.baseline, *saved.log_loss_sums, *saved.recent_log_loss, *saved.drift_state,
+        ]  # fmt: skip
+        if not all(map(math.isfinite, numbers)):
+            raise StateError(
+                "the model holds a non-finite number (NaN or infinity): it is not saved"
+            )
+        return msgspec.msgpack.encode(saved)
+
+    def _saved(self) -> SavedModel:
+        counts, means, variances = self.scaler.counts, self.scaler.means, self.scaler.vars
+        weights = self.regression._weights
+        return SavedModel(
+            format=MODEL_FORMAT,
+            settings=repr(self.spec),
+            names=list(self.names),
+            scaler_counts=[counts.get(n, 0) for n in self.names],
+            scaler_means=[float(means.get(n, 0.0)) for n in self.names],
+            scaler_vars=[float(variances.get(n, 0.0)) for n in self.names],
+            weights=[float(weights.get(n, 0.0)) for n in self.names],
+            intercept=float(self.regression.intercept),
+            sgd_steps=int(self.regression.optimizer.n_iterations),
+            baseline=list(self.baseline),
+            model_bins=self.model_bins,
+            baseline_bins=self.baseline_bins,
+            log_loss_sums=self.log_loss_sums,
+            recent_log_loss=self.recent_log_loss,
+            labels=self.labels,
+            positives=self.positives,
+            skipped=self.skipped,
+            drifts=self.drifts,
+            drift_state=self.drift_state,
+            checkpoint_ms=self.checkpoint_ms,
+            labels_stream_id=self.labels_stream_id,
+            buffer=self.buffer,
+        )
 
     @staticmethod
     def loads(raw: bytes, spec: ModelSpec) -> LeadModel:
-        """Restore a saved model; a model saved under other settings is started afresh."""
-        model = pickle.loads(raw)
-        if not isinstance(model, LeadModel) or model.spec != spec:
+        """Rebuild a saved model; one saved under other settings or formats starts afresh.
+
+        Never unpickles: a value an older pulse pickled is ignored (with a warning).
+        Raises `StateError` when the value is not a valid saved model.
+        """
+        if raw[:1] == b"\x80":
+            log.warning("the saved model is an older pulse's pickle: not loaded, starting anew")
+            return LeadModel(spec)
+        try:
+            saved = msgspec.msgpack.decode(raw, type=SavedModel)
+        except msgspec.ValidationError as exc:
+            if _format_of(raw) not in (None, MODEL_FORMAT):
+                log.warning("the saved model is in another format: starting a new model")
+                return LeadModel(spec)
+            raise StateError(f"the saved model is not valid: {exc}") from exc
+        except msgspec.DecodeError as exc:
+            raise StateError(f"the saved model is not valid msgpack: {exc}") from exc
+        if saved.format != MODEL_FORMAT or saved.settings != repr(spec):
             log.warning("model settings changed: starting a new model")
             return LeadModel(spec)
+        model = LeadModel(spec)
+        model._restore(saved)
         return model
 
+    def _restore(self, saved: SavedModel) -> None:
+        width = len(self.names)
+        problem = ""
+        if saved.names != list(self.names):
+            problem = "its feature names are not this model's"
+        elif not all(
+            len(v) == width
+            for v in (saved.scaler_counts, saved.scaler_means, saved.scaler_vars, saved.weights)
+        ):
+            problem = f"expected {width} values per feature list"
+        elif any(len(b) != _BINS for b in (*saved.model_bins, *saved.baseline_bins)) or not (
+            len(saved.model_bins) == len(saved.baseline_bins) == 2
+        ):
+            problem = f"expected 2 histograms of {_BINS} bins each"
+        elif any(len(v) != n for v, n in _sized(saved)):
+            problem = "a metric list has the wrong length"
+        elif any(len(e[4]) != len(self.vector_names) for e in saved.buffer):
+            problem = f"a buffered label does not have {len(self.vector_names)} features"
+        if problem:
+            raise StateError(f"the saved model is not valid: {problem}")
+        columns = zip(
+            self.names, saved.scaler_counts, saved.scaler_means, saved.scaler_vars, strict=True
+        )
+        seen = [(name, count, mean, var) for name, count, mean, var in columns if count]
+        self.scaler.counts = Counter({name: count for name, count, _, _ in seen})
+        self.scaler.means = defaultdict(float, {name: mean for name, _, mean, _ in seen})
+        self.scaler.vars = defaultdict(float, {name: var for name, _, _, var in seen})
+        if saved.sgd_steps:
+            weights = dict(zip(self.names, saved.weights, strict=True))
+            self.regression._weights = utils.VectorDict(weights)
+        self.regression.intercept = saved.intercept
+        self.regression.optimizer.n_iterations = saved.sgd_steps
+        self.baseline = list(saved.baseline)
+        self.model_bins = [list(b) for b in saved.model_bins]
+        self.baseline_bins = [list(b) for b in saved.baseline_bins]
+        self.log_loss_sums = list(saved.log_loss_sums)
+        self.recent_log_loss = list(saved.recent_log_loss)
+        self.labels, self.positives = saved.labels, saved.positives
+        self.skipped, self.drifts = saved.skipped, saved.drifts
+        self.drift_state = list(saved.drift_state)
+        self.checkpoint_ms = saved.checkpoint_ms
+        self.labels_stream_id = saved.labels_stream_id
+        self.buffer = [(r, c, s, b, list(f)) for r, c, s, b, f in saved.buffer]
+        self._compile()
+        if not all(map(math.isfinite, self._dense)) or not math.isfinite(self._intercept):
+            raise StateError("the saved model is not valid: it holds a non-finite number")
 
-def _build(spec: ModelSpec) -> Any:
-    match spec.kind:
-        case "logistic":
-            return compose.Pipeline(
-                preprocessing.StandardScaler(),
-                linear_model.LogisticRegression(
-                    optimizer=optim.SGD(spec.learning_rate), l2=spec.l2
-                ),
-            )
-        case "hoeffding_tree":
-            return tree.HoeffdingTreeClassifier()
+
+def _format_of(raw: bytes) -> int | None:
+    """The `format` field of a saved model written by any version, if readable."""
+    try:
+        head = msgspec.msgpack.decode(raw, type=list[Any])
+    except msgspec.MsgspecError:
+        return None
+    return head[0] if head and isinstance(head[0], int) else None
+
+
+def _sized(saved: SavedModel) -> list[tuple[list[float], int]]:
+    return [
+        (saved.baseline, 2),
+        (saved.log_loss_sums, 2),
+        (saved.recent_log_loss, 2),
+        (saved.drift_state, 3),
+    ]
+
+
+def _learn_baseline(baseline: list[float], u: float, bought: bool, lr: float) -> None:
+    """One SGD step of the points baseline, logistic in `u = squash(points)`."""
+    gradient = _sigmoid(baseline[0] + baseline[1] * u) - bought
+    baseline[0] -= lr * gradient
+    baseline[1] -= lr * gradient * u
+
+
+def _log_loss(bought: bool, z: float) -> float:
+    """Log loss of log-odds `z`, computed stably (softplus).
+
+    >>> round(_log_loss(True, 0.0), 4), round(_log_loss(False, 50.0), 1)
+    (0.6931, 50.0)
+    """
+    margin = -z if bought else z
+    return margin + math.log1p(math.exp(-margin)) if margin > 0 else math.log1p(math.exp(margin))
+
+
+def _bin(z: float) -> int:
+    position = (z + _LOGIT_SPAN) / (2 * _LOGIT_SPAN) * _BINS
+    return min(max(int(position), 0), _BINS - 1) if math.isfinite(position) else _BINS - 1
 
 
 def _sigmoid(z: float) -> float:

@@ -152,14 +152,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _print_model(out: Console, model: LeadModel, state: ContactState, now: int) -> None:
+def _print_model(
+    out: Console, model: LeadModel, state: ContactState, now: int, points: float
+) -> None:
     quality = model.quality()
-    warm = "counts in the score" if model.is_warm else f"warming up ({model.spec.warmup_labels})"
+    if model.is_proven:
+        warm = "counts in the score"
+    elif model.is_warm:
+        warm = "not in the score: it does not beat rule points alone yet"
+    else:
+        warm = f"warming up ({model.spec.warmup_labels})"
     out.print(
         f"model: {quality['labels']} labels learned ({warm}), prequential ROC AUC "
-        f"{quality['roc_auc']:.3f}, log loss {quality['log_loss']:.3f}"
+        f"{quality['roc_auc']:.3f}, recent log loss {quality['recent_log_loss']:.3f} "
+        f"(rule points alone: {quality['points_roc_auc']:.3f}, "
+        f"{quality['points_recent_log_loss']:.3f})"
     )
-    contributions = model.contributions(extract_features(state, now, state.last_active_ts))
+    features = extract_features(state, now, state.last_active_ts, points)
+    contributions = model.contributions(features)
     if contributions:
         terms = ", ".join(f"{name} {value:+.2f}" for name, value in contributions.items())
         out.print(f"model's largest terms (log-odds): {terms}")
@@ -178,15 +188,18 @@ def print_contact(
     now = at_ms or state.last_ts
     points = score_at(state, now, rules.scoring)
     model = store.load_model(rules.model) if rules.model.enabled else None
-    model_part = rules.model.weight * state.model_p if model and model.is_warm else 0.0
+    p = state.model_p if state.model_p >= 0 else None
+    model_part = model.blend(points, p) if model is not None else 0.0
     score = round(points + model_part, 3)
     out.print(f"[bold]{contact}[/]  stage [bold]{state.stage}[/]  score [bold]{score}[/]")
+    shown_p = "none yet" if p is None else f"{p:.3f}"
     out.print(
         f"score = rule points {points:.2f} + model {model_part:.2f} "
-        f"(weight {rules.model.weight:g} x purchase probability {state.model_p:.3f})"
+        f"(purchase probability {shown_p} on the points scale, at most "
+        f"{rules.model.weight:g} points either way)"
     )
     if model is not None:
-        _print_model(out, model, state, now)
+        _print_model(out, model, state, now, points)
     out.print(f"first seen {iso_ms(state.first_ts)}, last seen {iso_ms(state.last_ts)}")
     out.print(f"purchases {state.purchases}, revenue {state.revenue:.2f}, lost {state.lost}")
     if state.cart:

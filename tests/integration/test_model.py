@@ -62,19 +62,24 @@ def test_model_quality_is_stored_in_redis(
     assert quality["log_loss"] > 0.0
 
 
-def test_sales_ready_triggers_explain_the_model_part_once_it_is_warm(
+def test_sales_ready_triggers_explain_the_model_part_once_it_is_proven(
     replay, tmp_path: Path
 ) -> None:
     events = tmp_path / "events.jsonl"
     write_jsonl(GeneratorConfig(contacts=400, events=20000, span_days=90, seed=2), events)
     rules = RULES.replace("version: 1", "version: 1\nmodel:\n  warmup_labels: 20")
     triggers = replay(events, rules=rules)
-    warm = [t for t in triggers if t.trigger == "sales_ready" and t.reason.get("top_features")]
-    assert warm, "some sales_ready trigger fires with the model warm"
-    for trigger in warm:
-        assert (
-            abs(trigger.score - (trigger.reason["points"] + 40 * trigger.reason["model_p"])) < 0.01
-        )
+    proven = [t for t in triggers if t.trigger == "sales_ready" and t.reason.get("top_features")]
+    assert proven, "some sales_ready trigger fires with the model in the score"
+    for trigger in triggers:
+        reason = trigger.reason
+        # score = rule points + the model's part, bounded by `weight` (40) either way.
+        assert abs(trigger.score - (reason["points"] + reason["model_points"])) < 0.01
+        assert -40 <= reason["model_points"] <= 40
+        if reason["model_p"] is None:
+            assert reason["model_points"] == 0, "no probability (warm-up): points alone"
+    for trigger in proven:
+        assert 0 < trigger.reason["model_p"] < 1
 
 
 def test_model_learns_the_same_labels_whatever_the_batch_size(

@@ -159,6 +159,13 @@ def check_reachability(
                 f"`{field}` ({threshold}) is above `total_cap` ({total_cap}): no score reaches it",
                 f"$.stages.{field}",
             )
+    if shell.model.kind == "hoeffding_tree":
+        problems.add(
+            "`hoeffding_tree` is no longer supported: pulse stores the model as data "
+            "(weights and statistics, never a pickle) and a tree has no such form yet; "
+            "use `logistic`",
+            "$.model.kind",
+        )
     if shell.stages.loyal_purchases < 1:
         problems.add(
             "`loyal_purchases` must be at least 1 (one purchase makes a `customer`)",
