@@ -3,41 +3,90 @@
 Each source partition reads up to `batch_size` lines per batch, decodes them
 at the edge, tracks its watermark, and emits one `SourceBatch`. A line that
 does not decode becomes a `Rejected` naming the file and line; the flow goes on.
+
+Gzip input (a file or standard input starting with the gzip magic bytes,
+whatever its name) is decompressed as it is read; its byte offsets, in dead
+letters and in the resume snapshot, count the decompressed stream, and resuming
+decompresses the file again up to the offset. Corrupt or truncated gzip data
+becomes one dead letter for the rest of that file.
+
+Input that is not in event-time order (a file sorted by contact, say) is
+detected: when a large share of events arrive more than the allowed lateness
+behind the newest event time, the partition logs one warning saying how to sort
+the input. `sort_by_event_time` is that sort (`pulse replay --sort`).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import logging
 import queue
 import sys
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import msgspec
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from pulse.engine import SourceBatch
 from pulse.errors import ConnectorError, EventError
-from pulse.events import EventDecoder, Rejected
+from pulse.events import EventDecoder, Rejected, parse_ts
 from pulse.watermark import Watermark
 
-__all__ = ["FILES_PARTITION", "STDIN", "STDIN_PARTITION", "BatchBuilder", "JsonlSource"]
+__all__ = [
+    "FILES_PARTITION",
+    "GZIP_MAGIC",
+    "MAX_SORT_BYTES",
+    "STDIN",
+    "STDIN_PARTITION",
+    "BatchBuilder",
+    "JsonlSource",
+    "open_input",
+    "sort_by_event_time",
+]
+
+log = logging.getLogger("pulse.input")
 
 STDIN = "-"
 FILES_PARTITION = "files"
 """The partition (and timer index) name of file input, whatever the files are called."""
 STDIN_PARTITION = "stdin"
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of gzip data: such input is decompressed, whatever its name."""
 _DEAD_LETTER_RAW_BYTES = 65_536
 _IDLE_S = 0.1
+_DISORDER_MIN_EVENTS = 100
+_DISORDER_SHARE = 0.1
+"""Warn once this share of a partition's events arrived behind its watermark."""
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
 class BatchBuilder:
-    """Decodes raw lines into one `SourceBatch`, keeping the watermark current."""
+    """Decodes raw lines into one `SourceBatch`, keeping the watermark current.
 
-    def __init__(self, partition: str, decoder: EventDecoder, watermark: Watermark) -> None:
+    It also counts events that arrive behind the watermark (more than the allowed
+    lateness before the newest event time) and, the first time they are a large
+    share, logs one warning ending with `disorder_hint`: what to do about it.
+    """
+
+    def __init__(
+        self,
+        partition: str,
+        decoder: EventDecoder,
+        watermark: Watermark,
+        disorder_hint: str = "",
+    ) -> None:
         self.partition = partition
         self.decoder = decoder
         self.watermark = watermark
+        self.disorder_hint = disorder_hint
+        self.events_seen = 0
+        self.events_behind = 0
+        self._has_warned = False
         self._batch = self._new()
 
     def _new(self) -> SourceBatch:
@@ -50,7 +99,11 @@ class BatchBuilder:
         except EventError as exc:
             self._batch.rejected.append(_rejected(str(exc), raw, where, offset))
             return
-        self._batch.watermarks.append(self.watermark.observe(event.ts_ms))
+        before = self.watermark.observe(event.ts_ms)
+        self.events_seen += 1
+        if event.ts_ms < before:
+            self.events_behind += 1
+        self._batch.watermarks.append(before)
         self._batch.events.append(event)
 
     def reject(self, reason: str, raw: bytes, where: str, offset: int) -> None:
@@ -62,7 +115,23 @@ class BatchBuilder:
         batch = self._batch
         batch.watermark_ms = self.watermark.current_ms
         self._batch = self._new()
+        if not self._has_warned and self.events_seen >= _DISORDER_MIN_EVENTS:
+            self._warn_if_disordered()
         return batch
+
+    def _warn_if_disordered(self) -> None:
+        if self.events_behind < _DISORDER_SHARE * self.events_seen:
+            return
+        self._has_warned = True
+        lateness_s = self.watermark.lateness_ms / 1000
+        log.warning(
+            "%s: %d of %d events so far arrived more than the allowed lateness (%gs) "
+            "behind the newest event time: the input is not in event-time order. Such "
+            "events are applied late (timers may have fired already) or dead-lettered "
+            "as `stale`. %s",
+            self.partition, self.events_behind, self.events_seen, lateness_s,
+            self.disorder_hint,
+        )  # fmt: skip
 
 
 def _rejected(reason: str, raw: bytes, where: str, offset: int) -> Rejected:
@@ -94,27 +163,53 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
         self._source = source
         self._paths = paths
         self._index = resume.file_index
-        self._builder = BatchBuilder(FILES_PARTITION, source.decoder, resume.watermark)
+        hint = (
+            "Sort the input by event time: `pulse replay --sort FILE` or "
+            "`pulse run --sort -i FILE` (see the README, Event format)."
+        )
+        self._builder = BatchBuilder(FILES_PARTITION, source.decoder, resume.watermark, hint)
         self._is_done = False
         self._awake: datetime | None = None
         self._open(resume.offset, resume.line)
 
     def _open(self, offset: int, line: int) -> None:
         self._path = self._paths[self._index]
-        try:
-            self._file: IO[bytes] = open(self._path, "rb")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise ConnectorError(f"cannot open input `{self._path}`: {exc.strerror}") from exc
-        self._file.seek(offset)
+        self._file, self._is_gzip = open_input(self._path)
+        self._is_broken = False
         self._offset = offset
         self._line = line
+        try:
+            self._file.seek(offset)
+        except _GZIP_ERRORS as exc:
+            self._broken(exc)
+
+    def _readline(self, limit: int) -> bytes:
+        """The next line (up to `limit` bytes); b"" at the end or past corrupt gzip data."""
+        if self._is_broken:
+            return b""
+        try:
+            return self._file.readline(limit)
+        except _GZIP_ERRORS as exc:
+            if not self._is_gzip:
+                raise ConnectorError(f"cannot read input `{self._path}`: {exc}") from exc
+            self._broken(exc)
+            return b""
+
+    def _broken(self, exc: BaseException) -> None:
+        """Corrupt or truncated gzip data: one dead letter, and the rest of the file is skipped."""
+        self._is_broken = True
+        reason = (
+            f"gzip data of `{self._path}` is corrupt or truncated ({exc}) after byte "
+            f"{self._offset} of the decompressed stream: the rest of the file is unread"
+        )
+        self._builder.reject(reason, b"", f"{self._path}:{self._line + 1}", self._offset)
 
     def next_batch(self) -> list[SourceBatch]:
         if self._is_done:
             raise StopIteration
         limit = self._source.max_line_bytes
         for _ in range(self._source.batch_size):
-            line = self._file.readline(limit + 1)
+            line = self._readline(limit + 1)
             if not line:
                 if self._index + 1 < len(self._paths):
                     self._file.close()
@@ -138,7 +233,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
 
     def _skip_rest_of_line(self) -> int:
         skipped = 0
-        while chunk := self._file.readline(1 << 20):
+        while chunk := self._readline(1 << 20):
             skipped += len(chunk)
             if chunk.endswith(b"\n"):
                 break
@@ -170,16 +265,26 @@ class _StdinPartition(StatefulSourcePartition[SourceBatch, None]):
 
     def __init__(self, source: JsonlSource) -> None:
         self._source = source
-        self._lines: queue.Queue[bytes | None] = queue.Queue(maxsize=source.batch_size * 10)
-        self._builder = BatchBuilder(STDIN_PARTITION, source.decoder, Watermark(source.lateness_ms))
+        self._lines: queue.Queue[bytes | ConnectorError | None] = queue.Queue(
+            maxsize=source.batch_size * 10
+        )
+        hint = "Sort the input by event time before piping it in, or replay a file with `--sort`."
+        watermark = Watermark(source.lateness_ms)
+        self._builder = BatchBuilder(STDIN_PARTITION, source.decoder, watermark, hint)
         self._line = 0
         self._is_done = False
         self._awake: datetime | None = None
         threading.Thread(target=self._read, name="pulse-stdin", daemon=True).start()
 
     def _read(self) -> None:
-        for line in sys.stdin.buffer:
-            self._lines.put(line)
+        stream: IO[bytes] | gzip.GzipFile = sys.stdin.buffer
+        try:
+            if isinstance(stream, io.BufferedReader) and stream.peek(2)[:2] == GZIP_MAGIC:
+                stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            for line in stream:
+                self._lines.put(line)
+        except _GZIP_ERRORS as exc:
+            self._lines.put(ConnectorError(f"standard input is corrupt or truncated gzip: {exc}"))
         self._lines.put(None)
 
     def next_batch(self) -> list[SourceBatch]:
@@ -195,6 +300,9 @@ class _StdinPartition(StatefulSourcePartition[SourceBatch, None]):
             if line is None:
                 self._is_done = True
                 break
+            if isinstance(line, ConnectorError):
+                self._builder.reject(str(line), b"", f"<stdin>:{self._line + 1}", self._line)
+                continue
             got += 1
             self._line += 1
             where = f"<stdin>:{self._line}"
@@ -255,3 +363,68 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         resume = resume_state if isinstance(resume_state, _Resume) else None
         resume = resume or _Resume(0, 0, Watermark(self.lateness_ms))
         return _FilePartition(self.paths, resume, self)  # type: ignore[return-value]
+
+
+def open_input(path: str) -> tuple[io.BufferedIOBase, bool]:
+    """Open an input file for reading lines; gzip data (by its magic bytes) is decompressed.
+
+    Returns the binary stream and whether it is gzip.
+    """
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise ConnectorError(f"cannot open input `{path}`: {exc.strerror}") from exc
+    if raw.read(2) != GZIP_MAGIC:
+        raw.seek(0)
+        return raw, False
+    raw.close()
+    return gzip.GzipFile(path, mode="rb"), True  # opened by name: it closes its own file
+
+
+MAX_SORT_BYTES = 1 << 30
+"""Largest input (decompressed) `sort_by_event_time` sorts; it sorts in memory."""
+
+
+class _Ts(msgspec.Struct):
+    ts: str | int
+
+
+def sort_by_event_time(paths: list[str], out: Path, max_bytes: int = MAX_SORT_BYTES) -> int:
+    """Write the lines of `paths` to `out` in event-time order; returns how many lines.
+
+    A stable sort in memory: events of equal time keep their input order, and the
+    same input always gives the same file (so a resumed run finds its byte offset
+    again). Lines whose `ts` cannot be read come first, in input order: the flow
+    dead-letters them with the reason. Input larger than `max_bytes` is refused.
+    """
+    decoder = msgspec.json.Decoder(_Ts)
+    keyed: list[tuple[int, bytes]] = []
+    size = 0
+    for path in paths:
+        file, _ = open_input(path)
+        with file:
+            try:
+                for line in file:
+                    size += len(line)
+                    if size > max_bytes:
+                        raise ConnectorError(
+                            f"input is over {max_bytes} bytes, more than `--sort` sorts in "
+                            "memory; sort it by `ts` beforehand, or split it by time"
+                        )
+                    if line.strip():
+                        keyed.append((_sort_key(decoder, line), line.rstrip(b"\r\n") + b"\n"))
+            except _GZIP_ERRORS as exc:
+                raise ConnectorError(f"cannot read input `{path}` to sort it: {exc}") from exc
+    keyed.sort(key=lambda item: item[0])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as sink:
+        sink.writelines(line for _, line in keyed)
+    return len(keyed)
+
+
+def _sort_key(decoder: msgspec.json.Decoder[_Ts], line: bytes) -> int:
+    """The line's event time in ms; lines without a readable one sort first."""
+    try:
+        return parse_ts(decoder.decode(line).ts)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, EventError):
+        return -1
