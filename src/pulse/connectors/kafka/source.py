@@ -10,6 +10,10 @@ offset to read and the watermark, so a restart from the recovery directory
 resumes right after the last snapshot and replays the rest; the engine's
 dedupe on `event_id` makes that replay harmless.
 
+A sample of records also tells whether a contact's events arrive on more than
+one partition (an unkeyed producer): `PartitionSpread` counts those contacts
+and logs one warning saying to key records by contact.
+
 Following the topic (the default), an idle partition advances its watermark
 with the wall clock, as the live file source does, so due timers fire about on
 time with no new events. With `stop_at_end` the source is a replay: each
@@ -33,6 +37,7 @@ from pulse.connectors.kafka.client import start_consumer, topic_partitions
 from pulse.connectors.kafka.faults import failpoint
 from pulse.connectors.kafka.loop import LoopKind, acquire_loop
 from pulse.connectors.kafka.settings import KafkaSettings, start_position
+from pulse.connectors.kafka.spread import PartitionSpread
 from pulse.engine import SourceBatch
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
@@ -91,6 +96,8 @@ class KafkaSource(FixedPartitionedSource[SourceBatch, KafkaResume]):
                 "create it, e.g. with `pulse produce --partitions N`"
             )
         self.partitions = counts[settings.topic]
+        self.spread = PartitionSpread(settings.topic)
+        """Contacts seen on more than one partition (sampled; this process only)."""
 
     def list_parts(self) -> list[str]:
         """Every Kafka partition of the topic, as `topic:N`."""
@@ -186,11 +193,13 @@ class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
         if self._skip_before_ms is not None and records:
             records = self._skip_early(records)
         builder, name = self._builder, self._name
+        spread, partition = self._source.spread, self._tp.partition
         for record in records:
             if record.value is None:
                 builder.reject("message has no value (null)", b"", name, record.offset)
             else:
                 builder.add(record.value, name, record.offset)
+                spread.observe(record.value, partition, record.offset)
         self._offset = position
         self._log_lag()
         if records:
