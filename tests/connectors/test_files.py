@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -175,3 +177,44 @@ def test_sort_refuses_input_over_its_size_limit(tmp_path: Path) -> None:
     path.write_bytes(b"".join(in_time_order(50)))
     with pytest.raises(ConnectorError, match="more than `--sort` sorts in memory"):
         sort_by_event_time([str(path)], tmp_path / "out.jsonl", max_bytes=1000)
+
+
+# -- standard input ----------------------------------------------------------------
+
+READ_STDIN = """
+import sys
+from pulse.connectors.files import STDIN, STDIN_PARTITION, JsonlSource
+from pulse.events import EventDecoder
+
+part = JsonlSource([STDIN], EventDecoder(), 60_000, batch_size=50).build_part(
+    "read_events", STDIN_PARTITION, None
+)
+while True:
+    try:
+        for batch in part.next_batch():
+            for event in batch.events:
+                print(event.event_id)
+            for letter in batch.rejected:
+                print("rejected:", letter.reason)
+    except StopIteration:
+        break
+"""
+
+
+def read_stdin(data: bytes) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", READ_STDIN], input=data, capture_output=True, check=True, timeout=60
+    )
+    return done.stdout.decode().splitlines()
+
+
+def test_gzip_on_standard_input_is_decompressed() -> None:
+    lines = in_time_order(120)
+    assert read_stdin(gzip.compress(b"".join(lines))) == [f"e{n}" for n in range(120)]
+
+
+def test_truncated_gzip_on_standard_input_is_a_dead_letter() -> None:
+    data = gzip.compress(b"".join(in_time_order(120)))
+    out = read_stdin(data[: len(data) // 2])
+    assert out[-1].startswith("rejected: standard input is corrupt or truncated gzip")
+    assert out[:-1] == [f"e{n}" for n in range(len(out) - 1)]
