@@ -324,6 +324,8 @@ class Journey:
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
                 reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}
+                if self.model is not None:
+                    reason["threshold"] = spec.threshold
                 if self.model is not None and self.model.is_proven and self._features is not None:
                     reason["top_features"] = self.model.contributions(self._features)
                 self._emit(out, state, event.key, spec, event.ts_ms, event.event_id, reason)

@@ -124,6 +124,8 @@ class SavedModel(msgspec.Struct, array_like=True, frozen=True):
     sgd_steps: int
     baseline: list[float]
     """The points baseline: intercept and slope over `squash(points)`."""
+    calibration: list[float]
+    """Platt scaling of the model's log-odds: intercept and slope."""
     model_bins: list[list[int]]
     """Prequential score histograms of the model: positives, negatives."""
     baseline_bins: list[list[int]]
@@ -179,6 +181,7 @@ class LeadModel:
             intercept_lr=spec.learning_rate,
         )
         self.baseline = [0.0, 0.0]
+        self.calibration = [0.0, 1.0]
         self.model_bins = [[0] * _BINS, [0] * _BINS]
         self.baseline_bins = [[0] * _BINS, [0] * _BINS]
         self.log_loss_sums = [0.0, 0.0]
@@ -218,7 +221,12 @@ class LeadModel:
         # One C-level pass: clip to [0, ceiling], log1p, dot with the folded coefficients.
         squashed = map(math.log1p, map(min, _CEILINGS, map(max, _ZEROS, features)))
         z = self._intercept + sum(map(operator.mul, self._dense, squashed))
-        return min(max(_sigmoid(z), _P_FLOOR), 1 - _P_FLOOR)
+        return min(max(self._calibrated(z), _P_FLOOR), 1 - _P_FLOOR)
+
+    def _calibrated(self, z: float) -> float:
+        """The probability for the regression's log-odds `z`, through Platt scaling."""
+        a, b = self.calibration
+        return _sigmoid(a + b * min(max(z, -_LOGIT_SPAN), _LOGIT_SPAN))
 
     def blend(self, points: float, p: float | None) -> float:
         """The points the model adds to (or takes from) `points`, given its probability `p`.
@@ -232,7 +240,9 @@ class LeadModel:
         p = min(max(p, _P_FLOOR), 1 - _P_FLOOR)
         intercept, slope = self.baseline
         squashed = (math.log(p / (1 - p)) - intercept) / slope
-        equivalent = math.expm1(min(max(squashed, 0.0), math.log1p(_CEILING)))
+        # Below the baseline's probability at 0 points the equivalent goes negative (down
+        # to -1): expm1 stays monotone, so the blend keeps the model's ranking there too.
+        equivalent = math.expm1(min(squashed, math.log1p(_CEILING)))
         weight = self.spec.weight
         return min(max(equivalent - points, -weight), weight)
 
@@ -279,14 +289,19 @@ class LeadModel:
         skipped = self.skipped
         for _, _, scored_at, bought, features in ready:
             x = {name: squash(features[i]) for name, i in zip(self.names, self._index, strict=True)}
-            z = self.regression._raw_dot_one(self.scaler.transform_one(x))
+            raw = self.regression._raw_dot_one(self.scaler.transform_one(x))
+            clipped = min(max(raw, -_LOGIT_SPAN), _LOGIT_SPAN)
+            a, b = self.calibration
+            z = a + b * clipped
             u = squash(features[self._points_index])
             z_base = self.baseline[0] + self.baseline[1] * u
             self._evaluate(bought, z, z_base)
             if self.record_history:
                 self.history.append((bought, _sigmoid(z), scored_at, checkpoint_ms, features))
             self._learn(x, bought)
-            _learn_baseline(self.baseline, u, bought, self.spec.learning_rate)
+            lr = self.spec.learning_rate
+            self.skipped += not _learn_logistic(self.baseline, u, bought, lr)
+            self.skipped += not _learn_logistic(self.calibration, clipped, bought, lr / 5)
             self.labels += 1
             self.positives += bought
         if self.skipped > skipped:
@@ -318,7 +333,8 @@ class LeadModel:
         recent = max(1 / n, _RECENT)
         losses = []
         for i, (log_odds, bins) in enumerate(((z, self.model_bins), (z_base, self.baseline_bins))):
-            loss = _log_loss(bought, log_odds)
+            # Bounded (at most 35 nats per label) so the sums stay finite whatever the input.
+            loss = _log_loss(bought, min(max(log_odds, -35.0), 35.0))
             losses.append(loss)
             self.log_loss_sums[i] += loss
             self.recent_log_loss[i] += recent * (loss - self.recent_log_loss[i])
@@ -382,7 +398,8 @@ class LeadModel:
         saved = self._saved()
         numbers = [
             *saved.scaler_means, *saved.scaler_vars, *saved.weights, saved.intercept,
-            *saved.baseline, *saved.log_loss_sums, *saved.recent_log_loss, *saved.drift_state,
+            *saved.baseline, *saved.calibration, *saved.log_loss_sums, *saved.recent_log_loss,
+            *saved.drift_state,
         ]  # fmt: skip
         if not all(map(math.isfinite, numbers)):
             raise StateError(
@@ -404,6 +421,7 @@ class LeadModel:
             intercept=float(self.regression.intercept),
             sgd_steps=int(self.regression.optimizer.n_iterations),
             baseline=list(self.baseline),
+            calibration=list(self.calibration),
             model_bins=self.model_bins,
             baseline_bins=self.baseline_bins,
             log_loss_sums=self.log_loss_sums,
@@ -477,6 +495,7 @@ class LeadModel:
         self.regression.intercept = saved.intercept
         self.regression.optimizer.n_iterations = saved.sgd_steps
         self.baseline = list(saved.baseline)
+        self.calibration = list(saved.calibration)
         self.model_bins = [list(b) for b in saved.model_bins]
         self.baseline_bins = [list(b) for b in saved.baseline_bins]
         self.log_loss_sums = list(saved.log_loss_sums)
@@ -504,17 +523,24 @@ def _format_of(raw: bytes) -> int | None:
 def _sized(saved: SavedModel) -> list[tuple[list[float], int]]:
     return [
         (saved.baseline, 2),
+        (saved.calibration, 2),
         (saved.log_loss_sums, 2),
         (saved.recent_log_loss, 2),
         (saved.drift_state, 3),
     ]
 
 
-def _learn_baseline(baseline: list[float], u: float, bought: bool, lr: float) -> None:
-    """One SGD step of the points baseline, logistic in `u = squash(points)`."""
-    gradient = _sigmoid(baseline[0] + baseline[1] * u) - bought
-    baseline[0] -= lr * gradient
-    baseline[1] -= lr * gradient * u
+def _learn_logistic(params: list[float], u: float, bought: bool, lr: float) -> bool:
+    """One SGD step of a one-feature logistic regression (intercept, slope) in `u`.
+
+    A step that would leave a non-finite parameter is not taken: returns `False`.
+    """
+    gradient = _sigmoid(params[0] + params[1] * u) - bought
+    intercept, slope = params[0] - lr * gradient, params[1] - lr * gradient * u
+    if not (math.isfinite(intercept) and math.isfinite(slope)):
+        return False
+    params[0], params[1] = intercept, slope
+    return True
 
 
 def _log_loss(bought: bool, z: float) -> float:

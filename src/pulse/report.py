@@ -27,6 +27,8 @@ from pulse.contact import ContactState
 from pulse.engine import Engine, SourceBatch
 from pulse.features import extract_features
 from pulse.model import LeadModel
+from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
+from pulse.readback import read_triggers
 from pulse.rules import Rules, load_rules
 from pulse.scoring import score_at, score_breakdown
 from pulse.state import ContactStore, KeyLayout, connect
@@ -48,6 +50,9 @@ class RunReport:
         self.totals: Counter[str] = Counter()
         self.stages: dict[str, int] = {}
         self.model_quality: dict[str, float] = {}
+        self.outcomes: dict[str, TriggerOutcome] = {}
+        """Per trigger: contacts named and how many bought within 7 days (file inputs)."""
+        self.started_at_ms = int(time.time() * 1000)
         self._progress: Progress | None = None
         self._task = None
         if show_progress:
@@ -70,6 +75,7 @@ class RunReport:
         if self._progress is not None:
             self._progress.start()
         self.started = time.perf_counter()
+        self.started_at_ms = int(time.time() * 1000)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -82,6 +88,41 @@ class RunReport:
         stats, self.stages = store.counts()
         self.totals = Counter(stats)
         self.model_quality = store.model_quality()
+        self.outcomes = self._outcomes(store)
+
+    def _outcomes(self, store: ContactStore) -> dict[str, TriggerOutcome]:
+        """This run's triggers (from Redis) against the purchases in its input files.
+
+        Empty when the input is not files (generator, Kafka) or holds no purchase.
+        """
+        paths = [Path(p) for p in self.config.inputs if self.config.kafka is None]
+        if not paths or not all(p.is_file() for p in paths):
+            return {}
+        purchases: dict[str, list[int]] = {}
+        for path in paths:
+            with path.open("rb") as lines:
+                for key, times in read_purchases(lines).items():
+                    purchases.setdefault(key, []).extend(times)
+        if not purchases:
+            return {}
+        for times in purchases.values():
+            times.sort()
+        since = iso_ms(self.started_at_ms - 1_000)  # this run's triggers, not earlier runs'
+        stream = KeyLayout(self.config.prefix).triggers
+        triggers = [t for t in read_triggers(store.client, stream) if t.emitted_at >= since]
+        outcomes = {o.trigger: o for o in trigger_outcomes(triggers, purchases, OUTCOME_HORIZON_MS)}
+        sales = [t for t in triggers if t.kind == "sales_ready" and "threshold" in t.reason]
+        if sales:
+            # Where the rule points alone were over the threshold, and where the model lifted.
+            by_points = [t for t in sales if t.reason["points"] >= t.reason["threshold"]]
+            lifted = [t for t in sales if t.reason["points"] < t.reason["threshold"]]
+            for label, group in (("points alone over", by_points), ("model lifted", lifted)):
+                for outcome in trigger_outcomes(group, purchases, OUTCOME_HORIZON_MS):
+                    name = f"{outcome.trigger} ({label})"
+                    outcomes[name] = TriggerOutcome(
+                        name, outcome.fired, outcome.contacts, outcome.bought
+                    )
+        return outcomes
 
     def print_summary(self) -> None:
         """Triggers by kind, contacts by stage, throughput and memory."""
@@ -97,9 +138,16 @@ class RunReport:
         kinds = Table(title="triggers by kind")
         kinds.add_column("trigger")
         kinds.add_column("fired", justify="right")
+        outcomes = self.outcomes
+        if outcomes:
+            kinds.add_column("contacts", justify="right")
+            kinds.add_column("bought within 7d", justify="right")
         for name, value in sorted(self.totals.items()):
             if name.startswith("trigger:"):
-                kinds.add_row(name.removeprefix("trigger:"), f"{value:,}")
+                kinds.add_row(name.removeprefix("trigger:"), f"{value:,}", *_bought(outcomes, name))
+        for name, outcome in sorted(outcomes.items()):
+            if "(" in name:
+                kinds.add_row(f"  {name}", f"{outcome.fired:,}", *_bought(outcomes, name))
         stages = Table(title="contacts by stage")
         stages.add_column("stage")
         stages.add_column("contacts", justify="right")
@@ -116,6 +164,20 @@ class RunReport:
             )
         if self.totals.get("rejected") and self.config.dead_letters_path:
             out.print(f"dead letters written to {self.config.dead_letters_path}")
+
+
+OUTCOME_HORIZON_MS = 7 * 86_400_000
+"""The replay summary counts contacts who bought within this long after a trigger."""
+
+
+def _bought(outcomes: dict[str, TriggerOutcome], name: str) -> list[str]:
+    """The contacts and bought-within-7-days cells of a trigger's summary row."""
+    if not outcomes:
+        return []
+    outcome = outcomes.get(name.removeprefix("trigger:"))
+    if outcome is None:
+        return ["", ""]
+    return [f"{outcome.contacts:,}", f"{outcome.bought:,} ({outcome.precision:.0%})"]
 
 
 def run_flow(config: RunConfig, report: RunReport) -> None:

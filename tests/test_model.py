@@ -1,0 +1,149 @@
+"""The lead model as data: exact round trips, finite numbers, a blend that earns its place."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+
+import msgspec
+import pytest
+
+from pulse.errors import StateError
+from pulse.features import FEATURE_NAMES, POINTS_FEATURE
+from pulse.model import LeadModel, SavedModel
+from pulse.rules import ModelSpec
+
+WIDTH = len(FEATURE_NAMES)
+POINTS = FEATURE_NAMES.index(POINTS_FEATURE)
+CART = FEATURE_NAMES.index("cart_value")
+
+
+def _examples(n: int, seed: int, start: int = 0) -> list[tuple[int, str, int, bool, list[float]]]:
+    """Labels where buying follows the points and the cart: something to learn."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(start, start + n):
+        x = [float(rng.random() < 0.2) * rng.randint(1, 5) for _ in range(WIDTH)]
+        x[POINTS] = rng.uniform(0, 100)
+        x[CART] = rng.choice([0.0, rng.uniform(10, 500)])
+        bought = rng.random() < 0.02 + 0.5 * (x[POINTS] / 100) * (x[CART] > 0)
+        out.append((i, f"c{i}", i, bought, x))
+    return out
+
+
+def _learned(spec: ModelSpec, examples: list[tuple[int, str, int, bool, list[float]]]) -> LeadModel:
+    model = LeadModel(spec)
+    for example in examples:
+        model.add_example(example)
+    model.learn_until(examples[-1][0] + 1)
+    return model
+
+
+def test_reloaded_model_predicts_bit_for_bit_and_keeps_learning_identically() -> None:
+    spec = ModelSpec(warmup_labels=50)
+    model = _learned(spec, _examples(400, seed=1))
+    model.add_example(_examples(1, seed=9, start=10_000)[0])  # a buffered label travels too
+    restored = LeadModel.loads(model.dumps(), spec)
+    probes = [e[4] for e in _examples(50, seed=2)]
+    assert [restored.probability(x) for x in probes] == [model.probability(x) for x in probes]
+    assert restored.quality() == model.quality()
+    assert restored.buffer == model.buffer
+    more = _examples(300, seed=3, start=20_000)
+    for m in (model, restored):
+        for example in more:
+            m.add_example(example)
+        m.learn_until(30_000)
+    assert [restored.probability(x) for x in probes] == [model.probability(x) for x in probes]
+    assert restored.dumps() == model.dumps()
+
+
+def test_a_price_of_1e200_neither_poisons_the_weights_nor_stops_the_save() -> None:
+    spec = ModelSpec(warmup_labels=10)
+    examples = _examples(200, seed=4)
+    examples[100][4][CART] = 1e200
+    examples[101][4][CART] = math.inf
+    examples[102][4][CART] = math.nan
+    model = _learned(spec, examples)
+    p = model.probability(examples[100][4])
+    assert p is not None and 0 < p < 1
+    saved = msgspec.msgpack.decode(model.dumps(), type=SavedModel)
+    assert all(math.isfinite(w) for w in saved.weights)
+
+
+def test_a_non_finite_model_is_refused_rather_than_saved() -> None:
+    model = _learned(ModelSpec(), _examples(20, seed=5))
+    model.regression.intercept = math.nan
+    with pytest.raises(StateError, match="non-finite"):
+        model.dumps()
+
+
+def test_a_learn_step_that_would_make_a_weight_non_finite_is_skipped_and_counted() -> None:
+    model = LeadModel(ModelSpec(learning_rate=1e308))
+    for example in _examples(50, seed=6):
+        model.add_example(example)
+    model.learn_until(10_000)
+    assert model.skipped > 0
+    assert model.quality()["skipped"] == model.skipped
+    model.dumps()  # still finite, so still saved
+
+
+def test_a_pickled_value_is_never_unpickled(tmp_path) -> None:
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (marker.write_text, ("pwned",))
+
+    restored = LeadModel.loads(pickle.dumps(Exploit()), ModelSpec())
+    assert not marker.exists()
+    assert restored.labels == 0
+
+
+def test_a_saved_model_with_nan_or_bad_shapes_is_an_error() -> None:
+    model = _learned(ModelSpec(), _examples(20, seed=7))
+    raw = msgspec.msgpack.decode(model.dumps())
+    raw[6][0] = math.nan  # field 6: `weights`
+    with pytest.raises(StateError, match="non-finite"):
+        LeadModel.loads(msgspec.msgpack.encode(raw), ModelSpec())
+    raw = msgspec.msgpack.decode(model.dumps())
+    raw[3] = raw[3][:3]  # field 3: `scaler_counts`
+    with pytest.raises(StateError, match="not valid"):
+        LeadModel.loads(msgspec.msgpack.encode(raw), ModelSpec())
+    with pytest.raises(StateError, match="not valid"):
+        LeadModel.loads(b"\x93\x01\x02", ModelSpec())
+
+
+def test_warming_up_model_gives_no_probability_and_adds_no_points() -> None:
+    spec = ModelSpec(warmup_labels=1_000)
+    model = _learned(spec, _examples(100, seed=8))
+    x = _examples(1, seed=8)[0][4]
+    assert model.probability(x) is None
+    assert model.blend(50.0, model.probability(x)) == 0.0
+
+
+def test_model_that_learned_nothing_is_not_blended() -> None:
+    """Labels that are coin flips: the model cannot beat the points baseline."""
+    rng = random.Random(10)
+    examples = [
+        (i, "c", i, rng.random() < 0.3, [float(rng.randint(0, 3)) for _ in range(WIDTH)])
+        for i in range(600)
+    ]
+    model = _learned(ModelSpec(warmup_labels=50), examples)
+    assert model.is_warm and not model.is_proven
+    p = model.probability(examples[0][4])
+    assert p is not None and p < 0.9, "no certainty from noise"
+    assert model.blend(30.0, p) == 0.0
+
+
+def test_model_that_beats_points_alone_is_blended_within_its_weight() -> None:
+    spec = ModelSpec(warmup_labels=100, weight=40.0)
+    model = _learned(spec, _examples(3_000, seed=11))
+    assert model.is_proven, model.quality()
+    with_cart = [0.0] * WIDTH
+    with_cart[POINTS], with_cart[CART] = 60.0, 200.0
+    without = [0.0] * WIDTH
+    without[POINTS] = 60.0
+    lift = model.blend(60.0, model.probability(with_cart))
+    drop = model.blend(60.0, model.probability(without))
+    assert -40 <= drop < lift <= 40
