@@ -277,6 +277,20 @@ def test_ids_of_the_limit_length_are_accepted() -> None:
     assert event.event_id == event.key == event.props["product_id"] == long
 
 
+@pytest.mark.parametrize(
+    "props",
+    [{"a\x00": None}, {"a\x00": {}}, {"x": {"b\x00": [1]}}, {"x": [{"y": "z\x00"}]}],
+)
+def test_nul_in_any_props_key_or_text_is_rejected(props: dict[str, Any]) -> None:
+    with pytest.raises(EventError, match="NUL"):
+        decode_event(wire(props=props))
+
+
+def test_null_known_props_are_accepted_as_absent() -> None:
+    props = {"price": None, "product_id": None, "x": None}
+    assert decode_event(wire(props=props)).props == props
+
+
 def test_unknown_top_level_field_is_ignored_even_when_not_utf8() -> None:
     # msgspec skips fields the wire format does not name without reading them.
     raw = b'{"type":"page_view","ts":1767607200000,"contact_id":"c1","x":"\xff"}'

@@ -119,7 +119,7 @@ class _Wire(msgspec.Struct, frozen=True, gc=False):
     props: dict[str, Any] = {}
 
 
-_STRING_PROPS = ("product_id", "order_id", "channel")
+_STRING_PROPS = frozenset({"product_id", "order_id", "channel"})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MIN_TS_MS = 946_684_800_000  # 2000-01-01: smaller numbers are seconds or garbage
@@ -228,12 +228,15 @@ def _derived_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
 def _as_id(value: str | int | None, name: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-        raise EventError(f"`{name}`: integer {_clip(value)} does not fit in 64 bits")
+    if type(value) is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise EventError(f"`{name}`: integer {_clip(value)} does not fit in 64 bits")
+        return str(value)
     text = str(value)
-    if not text or len(text) > MAX_ID_CHARS:
+    if not 0 < len(text) <= MAX_ID_CHARS:
         raise EventError(f"`{name}` must be 1 to {MAX_ID_CHARS} characters, got {len(text)}")
-    if control := _CONTROL.search(text):
+    # `isprintable` is the fast common answer; a few printable-looking texts fail it.
+    if not text.isprintable() and (control := _CONTROL.search(text)):
         raise EventError(f"`{name}` holds control character {control.group()!r}")
     return text
 
@@ -252,60 +255,79 @@ def _clip(value: object, width: int = 40) -> str:
 
 
 def _check_props(props: dict[str, Any]) -> None:
-    """Bound the shape of `props`, then type- and range-check the props pulse reads."""
-    if _check_nested(props, "props", 1) > MAX_PROPS_VALUES:
+    """Type- and range-check the props pulse reads, and bound the shape of all of them.
+
+    One pass over the top level (this runs for every event); nested values are
+    walked by `_check_nested`.
+    """
+    count = len(props)
+    for name, value in props.items():
+        limits = PROP_LIMITS.get(name)
+        if value is None and (limits is not None or name in _STRING_PROPS):
+            continue
+        if limits is not None:
+            _check_number(name, value, limits)
+        elif name in _STRING_PROPS:
+            if type(value) is not str and type(value) is not int:
+                raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
+            _as_id(value, f"props.{name}")
+        else:
+            count += _check_value(value, "props", name, 1)
+    if count > MAX_PROPS_VALUES:
         raise EventError(f"`props` holds more than {MAX_PROPS_VALUES} values")
-    for name, (low, high) in PROP_LIMITS.items():
-        value = props.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EventError(f"`props.{name}`: expected a number, got `{value!r:.40}`")
-        if not low <= value <= high:
+
+
+def _check_number(name: str, value: Any, limits: tuple[float, float]) -> None:
+    if type(value) is not float and type(value) is not int:
+        raise EventError(f"`props.{name}`: expected a number, got `{value!r:.40}`")
+    low, high = limits
+    if not low <= value <= high:
+        raise EventError(
+            f"`props.{name}`: {_clip(value)} is outside {low:g}..{high:g}, "
+            f"the range pulse accepts for `{name}`"
+        )
+
+
+def _check_value(value: Any, path: str, name: str | int, depth: int) -> int:
+    """Check one value found under `name` in the container at `path` (nested `depth` deep).
+
+    Returns how many values a nested object or array holds.
+    """
+    if type(name) is str and "\x00" in name:
+        raise EventError(f"`{path}`: a key holds a NUL character")
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
+            raise EventError(f"`{_child(path, name)}`: text holds a NUL character")
+    elif kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
             raise EventError(
-                f"`props.{name}`: {_clip(value)} is outside {low:g}..{high:g}, "
-                f"the range pulse accepts for `{name}`"
+                f"`{_child(path, name)}`: integer {_clip(value)} does not fit in 64 bits"
             )
-    for name in _STRING_PROPS:
-        value = props.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
-        _as_id(value, f"props.{name}")
+    elif kind is dict or kind is list:
+        return _check_nested(value, _child(path, name), depth + 1)
+    return 0
 
 
 def _check_nested(value: dict[str, Any] | list[Any], path: str, depth: int) -> int:
-    """Check one object or array of `props`; returns how many values it holds, nested included.
+    """Check an object or array in `props`; returns how many values it holds, nested included.
 
-    >>> _check_nested({"a": [1, {"b": "x"}]}, "props", 1)
+    >>> _check_nested({"a": [1, {"b": "x"}]}, "props.x", 2)
     4
     """
     if depth > MAX_PROPS_DEPTH:
         raise EventError(f"`{path}`: nested more than {MAX_PROPS_DEPTH} deep")
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    count = 0
+    items = value.items() if type(value) is dict else enumerate(value)
+    count = len(value)
     for name, item in items:
-        count += 1
-        if isinstance(name, str) and "\x00" in name:
-            raise EventError(f"`{path}`: a key holds a NUL character")
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise EventError(f"`{_child(path, name)}`: text holds a NUL character")
-        elif isinstance(item, int) and not isinstance(item, bool):
-            if not _INT_MIN <= item <= _INT_MAX:
-                raise EventError(
-                    f"`{_child(path, name)}`: integer {_clip(item)} does not fit in 64 bits"
-                )
-        elif isinstance(item, dict | list):
-            count += _check_nested(item, _child(path, name), depth + 1)
+        count += _check_value(item, path, name, depth)
     return count
 
 
 def _child(path: str, name: str | int) -> str:
-    if isinstance(name, int):
+    if type(name) is int:
         return f"{path}[{name}]"
-    return f"{path}.{name[:40]}"
+    return f"{path}.{str(name)[:40]}"
 
 
 _DEFAULT_DECODER = EventDecoder()
