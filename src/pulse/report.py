@@ -144,10 +144,11 @@ class RunReport:
             kinds.add_column("bought within 7d", justify="right")
         for name, value in sorted(self.totals.items()):
             if name.startswith("trigger:"):
-                kinds.add_row(name.removeprefix("trigger:"), f"{value:,}", *_bought(outcomes, name))
-        for name, outcome in sorted(outcomes.items()):
-            if "(" in name:
-                kinds.add_row(f"  {name}", f"{outcome.fired:,}", *_bought(outcomes, name))
+                trigger = name.removeprefix("trigger:")
+                kinds.add_row(trigger, f"{value:,}", *_bought(outcomes, trigger))
+                for part, outcome in sorted(outcomes.items()):
+                    if part.startswith(trigger + " ("):
+                        kinds.add_row(f"  {part}", f"{outcome.fired:,}", *_bought(outcomes, part))
         stages = Table(title="contacts by stage")
         stages.add_column("stage")
         stages.add_column("contacts", justify="right")
@@ -160,7 +161,10 @@ class RunReport:
             out.print(
                 f"model: {int(quality['labels']):,} labels learned "
                 f"({int(quality['positives']):,} purchases), prequential ROC AUC "
-                f"{quality['roc_auc']:.3f}, log loss {quality['log_loss']:.3f}"
+                f"{quality['roc_auc']:.3f}, log loss {quality['log_loss']:.3f} "
+                f"(rule points alone: {quality.get('points_roc_auc', 0.0):.3f}, "
+                f"{quality.get('points_log_loss', 0.0):.3f}); "
+                + ("in the score" if quality.get("blended") else "not in the score")
             )
         if self.totals.get("rejected") and self.config.dead_letters_path:
             out.print(f"dead letters written to {self.config.dead_letters_path}")
@@ -174,7 +178,7 @@ def _bought(outcomes: dict[str, TriggerOutcome], name: str) -> list[str]:
     """The contacts and bought-within-7-days cells of a trigger's summary row."""
     if not outcomes:
         return []
-    outcome = outcomes.get(name.removeprefix("trigger:"))
+    outcome = outcomes.get(name)
     if outcome is None:
         return ["", ""]
     return [f"{outcome.contacts:,}", f"{outcome.bought:,} ({outcome.precision:.0%})"]
