@@ -110,6 +110,7 @@ def test_declared_event_type_nothing_uses_is_a_warning() -> None:
 def test_declared_event_type_used_by_a_rule_is_not_a_warning() -> None:
     text = (
         "event_types: [trial_started]\nscoring:\n  rules:\n    - {event: trial_started, points: 1}"
+        "\ntriggers:\n  - kind: welcome\n"
     )
     assert check_rules(text).warnings == []
 
@@ -135,7 +136,7 @@ def test_disabled_trigger_is_a_warning() -> None:
 
 # -- pulse check: exit status ---------------------------------------------------------
 
-WARNS_ONLY = "event_types: [trial_started]\n"
+WARNS_ONLY = "event_types: [trial_started]\ntriggers:\n  - kind: welcome\n"
 
 
 def test_pulse_check_passes_with_warnings_and_prints_them(
@@ -177,3 +178,49 @@ def test_condition_reading_a_prop_pulse_does_not_know_is_a_warning() -> None:
         "scoring:\n  rules:\n    - {event: login, points: 2, when: 'double(props.prcie) > 1.0'}\n"
     )
     assert "`props.prcie`" in warning_at(text, "$.scoring.rules[0].when")
+
+
+def test_declared_type_used_as_cancel_on_or_welcome_event_is_not_unused() -> None:
+    text = (
+        "event_types: [order_placed, trial_started]\ntriggers:\n"
+        "  - {kind: abandon_cart, cancel_on: [order_placed]}\n"
+        "  - {kind: welcome, event: trial_started}\n"
+    )
+    assert check_rules(text).warnings == []
+
+
+def test_declared_type_is_not_unused_when_activity_triggers_count_it() -> None:
+    # Any event ends a silence: `rescue` and `lost_customer` depend on every declared type.
+    text = "event_types: [trial_started]\ntriggers:\n  - kind: rescue\n"
+    assert check_rules(text).warnings == []
+
+
+def test_problems_and_warnings_are_listed_by_line() -> None:
+    text = (
+        "scoring:\n  rules:\n    - {event: logni, points: 1}\n"
+        "stages:\n  consideration_score: 50\n  decision_score: 40\n"
+        "triggers:\n  - kind: welcom\n  - {kind: abandon_cart, cancel_on: [purchse]}\n"
+    )
+    problems = check_rules(text).problems
+    lines = [int(p.rsplit("(line ", 1)[1].rstrip(")")) for p in problems]
+    assert lines == sorted(lines) and len(lines) == 4, problems
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [
+        ("triggers:\n  - kind: welcom\n", "did you mean `welcome`?"),
+        ("triggers:\n  - {kind: welcome, evnt: signup}\n", "did you mean `event`?"),
+        ("stages:\n  decison_score: 40\n", "did you mean `decision_score`?"),
+        ("scoring:\n  rules:\n    - {event: product_veiw, points: 1}\n", "`product_view`?"),
+        ("triggers:\n  - {kind: abandon_cart, cancel_on: [purchse]}\n", "`purchase`?"),
+        ("scoring:\n  rules:\n    - {event: login, points: 1, when: 'prop.x > 1'}\n", "`props`?"),
+        ("scoring:\n  rules:\n    - {event: login, points: 1, when: 'contact.scroe > 1.0'}\n",
+         "`score`?"),
+        ("scoring:\n  rules:\n    - {event: login, points: 1, when: 'sise(props.y) > 1'}\n",
+         "`size`?"),
+    ],
+)  # fmt: skip
+def test_misspelt_names_get_a_did_you_mean(text: str, suggestion: str) -> None:
+    check = check_rules(text)
+    assert any(suggestion in p for p in check.problems), check.problems

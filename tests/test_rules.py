@@ -121,7 +121,7 @@ BAD_EXPECTED = [
     ("$.triggers[1].after", 18, ["duration", "thirty"]),
     ("$.triggers[2].rearm_below", 21, ["rearm_below", "threshold"]),
     ("$.triggers[3].kind", 22, ["teleport"]),
-    ("$.triggers[4]", 23, ["unknown field", "colour"]),
+    ("$.triggers[4].colour", 25, ["unknown field", "colour"]),
     ("$.triggers[5].name", 26, ["welcome", "already used", "$.triggers[0]"]),
 ]
 
@@ -174,15 +174,15 @@ def test_unknown_trigger_kind_is_reported() -> None:
 
 def test_unknown_top_level_field_is_reported() -> None:
     message = only_problem("version: 1\ntriggerz: []\n")
-    assert "unknown field `triggerz`" in message
-    assert "at `$`" in message
+    assert "unknown field `triggerz` (did you mean `triggers`?)" in message
+    assert "at `$.triggerz` (line 2)" in message
 
 
 def test_unknown_field_in_point_rule_is_reported_with_its_rule() -> None:
     text = "scoring:\n  rules:\n    - {event: page_view, points: 1}\n    - {event: login, pts: 2}\n"
     message = only_problem(text)
     assert "pts" in message
-    assert "at `$.scoring.rules[1]` (line 4)" in message
+    assert "at `$.scoring.rules[1].pts` (line 4)" in message
 
 
 def test_bad_duration_names_duration_and_path() -> None:

@@ -102,3 +102,36 @@ def test_missing_file_keeps_the_old_rules(rules_file: Path) -> None:
     rules_file.unlink()
     clock.now = 2
     assert watcher.poll() is first
+
+
+HOSTILE = {
+    "nested 1,000 deep": ("scoring:\n  rules: " + "[" * 1000 + "]" * 1000 + "\n").encode(),
+    "not UTF-8": DEFAULT.replace("name: default-ecommerce", "name: caf\xe9").encode("latin-1"),
+    "costly CEL": DEFAULT.replace(
+        'when: "double(props.price) >= 200.0"',
+        'when: "[1, 2, 3].all(x, [1, 2, 3].exists(y, x == y))"',
+    ).encode(),
+    "not finite": DEFAULT.replace("total_cap: 200", "total_cap: .inf").encode(),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+def test_hostile_version_is_refused_with_every_problem_and_the_old_rules_kept(
+    rules_file: Path, caplog: pytest.LogCaptureFixture, hostile: str
+) -> None:
+    clock = Clock()
+    watcher = watcher_for(rules_file, clock)
+    first = watcher.rules
+    rules_file.write_bytes(HOSTILE[hostile])
+    clock.now = 2
+    with caplog.at_level(logging.ERROR, logger="pulse.reload"):
+        assert watcher.poll() is first
+    assert watcher.refusals == 1 and watcher.reloads == 0
+    assert (
+        "rules reload refused" in caplog.text and f"keeping version {first.version}" in caplog.text
+    )
+    assert str(rules_file) in caplog.text and "(line " in caplog.text
+    # The watcher goes on: a valid version after the hostile one is taken.
+    rules_file.write_text(DEFAULT.replace("threshold: 60", "threshold: 70"))
+    clock.now = 4
+    assert watcher.poll().version != first.version and watcher.reloads == 1

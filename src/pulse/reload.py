@@ -8,8 +8,9 @@ next batch, so a batch is applied entirely under one version: no event is
 lost or applied twice across a swap, contact state carries over, and every
 trigger carries the `rules_version` it fired under.
 
-A version that fails the checks is refused and logged with every problem; the
-old rules keep running and the refused text is not re-checked until the file
+A version that fails the checks (a file past the bounds of `pulse.rules.bounds`
+or not UTF-8 included) is refused and logged with every problem; the old rules
+keep running and the refused text is not re-checked until the file
 changes again. A change to `allowed_lateness`, `event_types` or `model` is
 refused too: the sources and the model are built from them at start-up, so they
 need a restart.
@@ -31,7 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from pulse.rules import Rules, check_rules
+from pulse.errors import RuleError
+from pulse.rules import Rules, check_rules, read_rules_text
 
 __all__ = ["RESTART_FIELDS", "RulesWatcher", "log_reloads_to_stderr"]
 
@@ -108,15 +110,24 @@ class RulesWatcher:
 
     def _consider(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            log.error("rules reload: cannot read `%s` (%s); keeping version %s",
-                      self.path, exc, self.rules.version)  # fmt: skip
+            text = read_rules_text(self.path)
+        except RuleError as exc:
+            self.refusals += 1
+            log.error("rules reload refused: %s; keeping version %s",
+                      "; ".join(exc.problems), self.rules.version)  # fmt: skip
             return
         if text == self._last_text:
             return  # refused before and unchanged since
         self._last_text = text
-        check = check_rules(text, str(self.path))
+        try:
+            check = check_rules(text, str(self.path))
+        except Exception:
+            # `check_rules` refuses every bad file with a message; should a bug still
+            # raise, the running flow must not die of it: refuse loudly, keep going.
+            self.refusals += 1
+            log.exception("rules reload refused: checking `%s` failed; keeping version %s",
+                          self.path, self.rules.version)  # fmt: skip
+            return
         new = check.rules
         if new is None:
             self.refusals += 1

@@ -76,6 +76,7 @@ DESCRIPTIONS: dict[str, str] = {
     "SalesReady.rearm_below": "Fires again only after the decayed score fell below this.",
     "Rescue.silent_for": "Silence (no activity of the contact) before it fires.",
     "Rescue.min_events_30d": "Events in the last 30 days that make a contact engaged enough.",
+    "Rescue.min_sessions_30d": "Sessions in those 30 days that make a contact engaged enough.",
     "LostCustomer.silent_for": "Silence of a customer before it is marked `lost`.",
     "PostPurchase.after": "Time after a purchase before it fires.",
 }
@@ -94,6 +95,8 @@ EXAMPLES: dict[str, str] = {
     "_Trigger.name": "- {kind: abandon_cart, name: late_nudge, after: 2h}",
     "_Trigger.channel": "- {kind: welcome, channel: email}",
     "_Trigger.enabled": "- {kind: rescue, enabled: false}",
+    "_File.extends": "extends: default",
+    "PointRule.enabled": "- {name: premium_product_view, enabled: false}",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
 

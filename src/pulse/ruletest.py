@@ -40,11 +40,12 @@ import yaml
 
 from pulse.config import RunConfig
 from pulse.duration import format_duration, parse_duration_ms
-from pulse.errors import ConfigError, EventError
+from pulse.errors import ConfigError, EventError, RuleError
 from pulse.events import parse_ts
 from pulse.journey import Journey
 from pulse.readback import delete_prefix, read_triggers
-from pulse.rules import Rules, check_rules, default_rules_path
+from pulse.rules import Rules, check_rules, default_rules_path, read_rules_text
+from pulse.rules.bounds import BoundedLoader
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import Trigger, iso_ms
 
@@ -63,8 +64,9 @@ SCORE_TOLERANCE = 0.01
 """Scores are compared to two decimals: the engine rounds to three."""
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML without implicit timestamps: `2026-01-05T10:00:00Z` stays the text it reads as."""
+class _Loader(BoundedLoader):
+    """YAML without implicit timestamps: `2026-01-05T10:00:00Z` stays the text it reads as;
+    nesting bounded as in rules files."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -221,9 +223,9 @@ def _resolve(
     else:
         rules_path = (path.parent / rules_name).resolve()
     try:
-        text = rules_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read rules `{rules_path}`: {exc.strerror}") from exc
+        text = read_rules_text(rules_path)
+    except RuleError as exc:
+        raise ConfigError(f"{where}: {'; '.join(exc.problems)}") from exc
     for old, new in {**spec.rules_patch, **(case.rules_patch or {})}.items():
         if old not in text:
             raise ConfigError(f"{where}: `rules_patch` target `{old}` is not in `{rules_path}`")

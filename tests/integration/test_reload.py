@@ -204,6 +204,37 @@ def test_invalid_rules_are_refused_and_the_old_rules_keep_running(
     assert stats(redis_url, prefix)["events"] == 11
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        ("scoring:\n  rules: " + "[" * 1000 + "]" * 1000 + "\n").encode(),
+        DEFAULT.replace("total_cap: 200", "total_cap: .nan").encode(),
+        DEFAULT.replace("name: default-ecommerce", "name: caf\xe9").encode("latin-1"),
+    ],
+    ids=["nested-1000-deep", "nan", "not-utf8"],
+)
+def test_hostile_rules_are_refused_and_the_running_flow_goes_on(
+    start_run: Callable[..., LiveRun], rules_path: Path, redis_url: str, prefix: str,
+    hostile: bytes,
+) -> None:  # fmt: skip
+    old = parse_rules(DEFAULT).version
+    run = start_run()
+    run.send_signups(["a0"])
+    run.wait_until("the first welcome", lambda: len(run.triggers()) == 1)
+
+    scratch = rules_path.with_suffix(".tmp")
+    scratch.write_bytes(hostile)
+    os.replace(scratch, rules_path)
+    run.wait_until("the refusal", lambda: "rules reload refused" in run.log())
+    run.send_signups([f"b{i}" for i in range(10)])
+    run.wait_until("11 welcomes", lambda: len(run.triggers()) == 11)
+    assert run.finish() == 0, run.log()
+
+    assert {t["rules_version"] for t in run.triggers()} == {old}
+    assert "Traceback" not in run.log() and f"keeping version {old}" in run.log()
+    assert stats(redis_url, prefix)["events"] == 11
+
+
 def test_sighup_reloads_when_polling_is_off(
     start_run: Callable[..., LiveRun], rules_path: Path
 ) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from pulse.rules import RulesCheck, check_rules
+from pulse.errors import RuleError
+from pulse.rules import RulesCheck, check_rules, read_rules_text
 
 __all__ = ["register"]
 
@@ -48,9 +48,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _check_file(path: str) -> RulesCheck:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        message = f"{path}: cannot read rules file: {reason}"
-        return RulesCheck(source=path, rules=None, problems=[message], warnings=[])
+        text = read_rules_text(path)
+    except RuleError as exc:
+        return RulesCheck(source=path, rules=None, problems=exc.problems, warnings=[])
     return check_rules(text, path)

@@ -11,6 +11,7 @@ Read `rules/default.yaml` for a commented example of every field.
 
 from __future__ import annotations
 
+from pulse.rules.bounds import read_rules_text
 from pulse.rules.loader import RulesCheck, check_rules, default_rules_path, load_rules, parse_rules
 from pulse.rules.schema import (
     AbandonCart,
@@ -54,5 +55,6 @@ __all__ = [
     "default_rules_path",
     "load_rules",
     "parse_rules",
+    "read_rules_text",
     "trigger_kind",
 ]

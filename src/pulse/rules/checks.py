@@ -1,12 +1,16 @@
-"""Checks beyond the schema: conditions compile, thresholds agree, every trigger can fire."""
+"""Checks beyond the schema: conditions compile within their cost bounds, thresholds
+agree, durations are positive, every trigger can fire."""
 
 from __future__ import annotations
+
+import msgspec
 
 from pulse.conditions import (
     CONDITION_VARIABLES,
     KNOWN_PROPS,
     Condition,
     compile_condition,
+    condition_cost,
     lint_condition,
     unknown_props,
 )
@@ -15,6 +19,9 @@ from pulse.rules.problems import Problems
 from pulse.rules.schema import (
     AbandonCart,
     BrowseAbandon,
+    Duration,
+    LostCustomer,
+    Rescue,
     SalesReady,
     Scoring,
     TriggerSpec,
@@ -23,8 +30,27 @@ from pulse.rules.schema import (
     _File,
     trigger_kind,
 )
+from pulse.suggest import did_you_mean
 
-__all__ = ["check_consistency", "check_reachability", "compile_conditions"]
+__all__ = ["check_consistency", "check_durations", "check_reachability", "compile_conditions"]
+
+_ACTIVITY_KINDS = (Rescue, LostCustomer, WelcomeBack)
+"""Triggers that every event of a contact affects, whatever its type (it ends a silence)."""
+
+
+def check_durations(
+    shell: _File, triggers: list[tuple[int, TriggerSpec]], problems: Problems
+) -> None:
+    """Every duration but `allowed_lateness` must be longer than zero."""
+    spans: list[tuple[str, Duration]] = [("$.session_gap", shell.session_gap)]
+    spans += [(f"$.model.{f.name}", getattr(shell.model, f.name))
+              for f in msgspec.structs.fields(shell.model) if f.type is Duration]  # fmt: skip
+    for index, spec in triggers:
+        spans += [(f"$.triggers[{index}].{f.name}", getattr(spec, f.name))
+                  for f in msgspec.structs.fields(spec) if f.type is Duration]  # fmt: skip
+    for path, span in spans:
+        if span.ms <= 0:
+            problems.add(f"`{path.rsplit('.', 1)[1]}` must be longer than zero", path)
 
 
 def compile_conditions(
@@ -35,10 +61,16 @@ def compile_conditions(
         path = f"$.scoring.rules[{origins[index]}]"
         if rule.event not in known_types:
             problems.add(
-                f"unknown event type `{rule.event}` (declare it under `event_types`)",
+                f"unknown event type `{rule.event}` (declare it under `event_types`)"
+                + did_you_mean(rule.event, known_types),
                 f"{path}.event",
             )
         if rule.when is None:
+            continue
+        costly = condition_cost(rule.when)
+        for message in costly:
+            problems.add(f"condition refused: {message}", f"{path}.when")
+        if costly:
             continue
         try:
             condition = compile_condition(rule.when)
@@ -46,11 +78,14 @@ def compile_conditions(
             first = str(exc).splitlines()[0]
             problems.add(f"condition does not compile: {first}", f"{path}.when")
             continue
-        unknown = condition.variables - CONDITION_VARIABLES
+        unknown = condition.variables - CONDITION_VARIABLES - condition.bound
         if unknown:
             names = ", ".join(f"`{n}`" for n in sorted(unknown))
             allowed = ", ".join(f"`{n}`" for n in sorted(CONDITION_VARIABLES))
-            problems.add(f"condition uses unknown name {names}; use {allowed}", f"{path}.when")
+            hints = "".join(did_you_mean(n, CONDITION_VARIABLES) for n in sorted(unknown))
+            problems.add(
+                f"condition uses unknown name {names}; use {allowed}{hints}", f"{path}.when"
+            )
             continue
         for message in lint_condition(condition, rule.event, known_types):
             problems.add(message, f"{path}.when")
@@ -58,7 +93,7 @@ def compile_conditions(
             known = ", ".join(f"`{n}`" for n in sorted(KNOWN_PROPS))
             problems.warn(
                 f"condition reads `props.{name}`, which pulse does not know ({known}); "
-                "events without it never satisfy the condition",
+                "events without it never satisfy the condition" + did_you_mean(name, KNOWN_PROPS),
                 f"{path}.when",
             )
         conditions[index] = condition
@@ -99,9 +134,15 @@ def check_consistency(
             case AbandonCart():
                 for at, name in enumerate(spec.cancel_on):
                     if name not in known_types:
-                        problems.add(f"unknown event type `{name}`", f"{path}.cancel_on[{at}]")
+                        problems.add(
+                            f"unknown event type `{name}`" + did_you_mean(name, known_types),
+                            f"{path}.cancel_on[{at}]",
+                        )
             case Welcome() if spec.event not in known_types:
-                problems.add(f"unknown event type `{spec.event}`", f"{path}.event")
+                problems.add(
+                    f"unknown event type `{spec.event}`" + did_you_mean(spec.event, known_types),
+                    f"{path}.event",
+                )
             case _:
                 pass
 
@@ -175,7 +216,10 @@ def check_reachability(
     enabled = {trigger_kind(spec) for _, spec in triggers if spec.enabled}
     for index, spec in triggers:
         path = f"$.triggers[{index}]"
-        if not spec.enabled:
+        origin = problems.origins.get(path)
+        is_override = origin is not None and origin.own is not None and origin.base is not None
+        # Turning off an inherited trigger is what `enabled: false` is for under `extends`.
+        if not spec.enabled and not is_override:
             problems.warn(
                 f"trigger `{spec.name}` is disabled (`enabled: false`)", f"{path}.enabled"
             )
@@ -218,13 +262,21 @@ def check_reachability(
             case _:
                 pass
 
+    if not any(spec.enabled for _, spec in triggers):
+        problems.warn(
+            "the pack has no enabled trigger: it scores contacts but never fires "
+            "(`extends: default` keeps the default pack's triggers)",
+            "$.triggers",
+        )
+    is_activity_used = any(isinstance(spec, _ACTIVITY_KINDS) and spec.enabled
+                           for _, spec in triggers)  # fmt: skip
     for index, name in enumerate(shell.event_types):
         path = f"$.event_types[{index}]"
         if name in CANONICAL_TYPES:
             problems.warn(f"`{name}` is a canonical event type: declaring it does nothing", path)
         elif name in VENDOR_TYPES:
             problems.warn(f"`{name}` " + vendor_hint.format(VENDOR_TYPES[name]), path)
-        elif name not in used_types:
+        elif name not in used_types and not is_activity_used:
             problems.warn(
                 f"event type `{name}` is declared but no rule, condition or trigger uses it "
                 "(its events are only accepted and counted)",

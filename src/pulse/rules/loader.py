@@ -15,7 +15,14 @@ import yaml
 
 from pulse.errors import RuleError
 from pulse.events import CANONICAL_TYPES
-from pulse.rules.checks import check_consistency, check_reachability, compile_conditions
+from pulse.rules.bounds import LimitError, compose_bounded, number_problems, read_rules_text
+from pulse.rules.checks import (
+    check_consistency,
+    check_durations,
+    check_reachability,
+    compile_conditions,
+)
+from pulse.rules.merge import merge_documents
 from pulse.rules.problems import Problems, RulesCheck
 from pulse.rules.schema import (
     PointRule,
@@ -38,12 +45,7 @@ def default_rules_path() -> Path:
 
 def load_rules(path: str | Path) -> Rules:
     """Read and validate a rules file; raises `RuleError` listing every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleError([f"{path}: cannot read rules file: {exc.strerror}"]) from exc
-    return parse_rules(text, str(path))
+    return parse_rules(read_rules_text(path), str(path))
 
 
 def parse_rules(text: str, source: str = "<rules>") -> Rules:
@@ -55,25 +57,30 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
 
 
 def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
-    """Validate rules given as YAML text, returning problems and warnings instead of raising."""
+    """Validate rules given as YAML text, returning problems and warnings instead of raising.
+
+    Never raises for any text: a file past the bounds of `pulse.rules.bounds` is a
+    problem like any other.
+    """
     problems = Problems(source)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        return RulesCheck(
-            source=source, rules=None, problems=[f"{source}: invalid YAML: {reason}{where}"],
-            warnings=[],
-        )  # fmt: skip
+    parsed = _parse(text, source)
+    if isinstance(parsed, str):
+        return RulesCheck(source=source, rules=None, problems=[parsed], warnings=[])
+    node, document = parsed
     problems.node = node
     if document is None:
         document = {}
     if not isinstance(document, dict):
         problems.add("Expected a mapping at the top level", "$")
         return problems.result(None)
+    for message, path in number_problems(document):
+        problems.add(message, path, claim=True)
+    base_text = ""
+    if document.get("extends") is not None:
+        extended = _extend(document, source, problems)
+        if extended is None:
+            return problems.result(None)
+        document, base_text = extended
     shell = problems.convert(document, _File, "$")
     if shell is None:
         return problems.result(None)
@@ -86,14 +93,16 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
     triggers = tuple(spec for _, spec in indexed)
     known_types = CANONICAL_TYPES | frozenset(shell.event_types)
     conditions = compile_conditions(scoring, origins, known_types, problems)
+    check_durations(shell, indexed, problems)
     check_consistency(shell, scoring, indexed, known_types, problems)
     check_reachability(shell, scoring, origins, indexed, known_types, problems)
     if problems.messages:
         return problems.result(None)
+    version_text = text if not base_text else base_text + "\0" + text
     return problems.result(
         Rules(
             name=shell.name,
-            version=hashlib.sha256(text.encode()).hexdigest()[:12],
+            version=hashlib.sha256(version_text.encode()).hexdigest()[:12],
             source=source,
             allowed_lateness_ms=shell.allowed_lateness.ms,
             session_gap_ms=shell.session_gap.ms,
@@ -106,6 +115,48 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
             warnings=tuple(problems.warnings),
         )
     )
+
+
+def _parse(text: str, source: str) -> tuple[yaml.Node | None, Any] | str:
+    """The YAML node tree and document, or the one message saying why there are none."""
+    try:
+        return compose_bounded(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, LimitError):
+            return f"{source}: refused: the YAML has {reason}{where}"
+        return f"{source}: invalid YAML: {reason}{where}"
+
+
+def _extend(
+    document: dict[str, Any], source: str, problems: Problems
+) -> tuple[dict[str, Any], str] | None:
+    """The document merged over its base pack, and the base's text; None after a problem."""
+    name = document["extends"]
+    if not isinstance(name, str) or not name:
+        problems.add(f"Expected `default` or a rules file, got `{name!r}`", "$.extends")
+        return None
+    base_path = default_rules_path() if name == "default" else Path(source).parent / name
+    try:
+        base_text = read_rules_text(base_path)
+    except RuleError as exc:
+        problems.add(f"cannot extend `{name}`: {exc.problems[0]}", "$.extends")
+        return None
+    parsed = _parse(base_text, str(base_path))
+    if isinstance(parsed, str) or not isinstance(parsed[1], dict | None):
+        reason = parsed if isinstance(parsed, str) else "not a mapping"
+        problems.add(f"cannot extend `{name}`: {reason}", "$.extends")
+        return None
+    base_node, base = parsed
+    base = base or {}
+    if base.get("extends") is not None:
+        problems.add(f"cannot extend `{name}`: it uses `extends` itself", "$.extends")
+        return None
+    problems.base_node, problems.base_source = base_node, str(base_path)
+    merged, problems.origins = merge_documents(base, document)
+    return merged, base_text
 
 
 def _convert_scoring(raw: Any, problems: Problems) -> tuple[Scoring, list[int]]:
@@ -128,8 +179,10 @@ def _convert_scoring(raw: Any, problems: Problems) -> tuple[Scoring, list[int]]:
         for index, item in enumerate(raw_rules)
         if (rule := problems.convert(item, PointRule, f"$.scoring.rules[{index}]")) is not None
     ]
-    named = [r if r.name else msgspec.structs.replace(r, name=r.event) for _, r in indexed]
-    return msgspec.structs.replace(head, rules=named), [index for index, _ in indexed]
+    # A disabled rule is dropped here, so nothing downstream needs to know of `enabled`.
+    kept = [(index, rule) for index, rule in indexed if rule.enabled]
+    named = [r if r.name else msgspec.structs.replace(r, name=r.event) for _, r in kept]
+    return msgspec.structs.replace(head, rules=named), [index for index, _ in kept]
 
 
 def _named(spec: TriggerSpec) -> TriggerSpec:

@@ -71,6 +71,8 @@ class PointRule(_Spec, frozen=True):
     name: str = ""
     when: str | None = None
     cap: float | None = None
+    enabled: bool = True
+    """`false` drops the rule: with `extends`, how a base pack's rule is removed."""
 
 
 class Scoring(_Spec, frozen=True):
@@ -188,6 +190,11 @@ class ModelSpec(_Spec, frozen=True):
 
 class _File(_Spec, frozen=True):
     version: Literal[1] = 1
+    extends: str | None = None
+    """`default` (the default pack) or a rules file relative to this one: this file then
+    holds only changes. Sections merge; `event_types` adds to the base's; a point rule or
+    trigger with the name of a base one changes it field by field (`enabled: false`
+    removes it); others are added."""
     name: str = "rules"
     allowed_lateness: Duration = _dur("5s")
     session_gap: Duration = _dur("30m")
