@@ -1,19 +1,28 @@
-"""The batch step: decoded events in, state updated in Redis, triggers out.
+"""The batch step: released events in, state updated in Redis, triggers out.
 
 `Engine.process` is what the dataflow's batch step calls. For each batch it
-loads the states of the contacts in it (and of contacts whose timers the
-watermark has passed) in one round trip, applies the events in arrival order
-with `Journey`, fires due timers, and commits everything (states, timer index,
-triggers, counters, the model) in one atomic write.
+takes the states of the contacts in it (and of contacts whose timers the
+watermark has passed) from its cache or, for the others, from Redis in one round
+trip; skips events the committed source positions say were applied already (a
+replay after a crash); applies the rest in the order the sources released them
+(event time) with `Journey`; fires due timers; and commits everything (states,
+timer index, triggers, counters, the model, the new source positions) in one
+atomic write.
 
-The online model learns at event-time checkpoints. When an event's watermark
-crosses one mid-batch, every timer due before the checkpoint fires first (the
+The cache: this process owns its partitions, and so the contacts in them; Redis
+stays the state of record, written every batch, but the states this process
+wrote are served from memory (bounded, oldest evicted) instead of read back and
+decoded. A contact sending many events in a batch is loaded and written once.
+
+The online model learns at event-time checkpoints. When the released events
+cross one mid-batch, every timer due before the checkpoint fires first (the
 batch loaded all such contacts up front), then the model learns: exactly what
 would have happened had the batch been cut at that event.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -21,8 +30,9 @@ from collections.abc import Iterable
 
 import msgspec
 
+from pulse.batch import SourceBatch, StreamPosition
 from pulse.contact import ContactState
-from pulse.events import Event, Rejected
+from pulse.events import Rejected
 from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.rules import Rules
@@ -30,21 +40,12 @@ from pulse.state import ContactStore
 from pulse.training import ModelRole
 from pulse.triggers import Trigger, iso_ms
 
-__all__ = ["Engine", "SourceBatch"]
+__all__ = ["DEFAULT_CACHE_CONTACTS", "Engine", "SourceBatch"]
 
 log = logging.getLogger(__name__)
 
-
-class SourceBatch(msgspec.Struct, kw_only=True):
-    """One batch from one source partition: its events, dead letters and watermark."""
-
-    partition: str
-    events: list[Event] = []
-    watermarks: list[int] = []
-    """Per event, the partition's watermark just before it arrived."""
-    rejected: list[Rejected] = []
-    watermark_ms: int
-    """The partition's watermark after the batch: timers due before it fire."""
+DEFAULT_CACHE_CONTACTS = 200_000
+"""Decoded contact states kept in memory per engine (a few KiB each at most)."""
 
 
 class _Work:
@@ -59,7 +60,9 @@ class _Work:
         self.fired: list[Trigger] = []
         self.counters: Counter[str] = Counter()
         self.next_due: dict[str, int] = {}
-        """Each held contact's next timer, kept current, so firing skips the others."""
+        """Each held contact's next timer, so firing skips the others (see `due_fresh`)."""
+        self.due_fresh: set[str] = set()
+        """Dirty contacts whose `next_due` is current (applying an event makes it stale)."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():
@@ -94,11 +97,21 @@ class _Work:
 class Engine:
     """Applies batches to the contact store under one rules version."""
 
-    def __init__(self, rules: Rules, store: ContactStore) -> None:
+    def __init__(
+        self, rules: Rules, store: ContactStore, cache_contacts: int = DEFAULT_CACHE_CONTACTS
+    ) -> None:
         self.store = store
+        store.mark_run()
         self.role = ModelRole(store, rules.model) if rules.model.enabled else None
         self.journey = Journey(rules, self.role.model if self.role else None)
         self.totals: Counter[str] = Counter()
+        self.cache_contacts = cache_contacts
+        self._cache: dict[str, ContactState] = {}
+        self._positions: dict[str, StreamPosition] = {}
+        """Committed position of every stream seen (read from Redis once, then kept)."""
+        self._known_streams: set[str] = set()
+        self._marks: dict[str, int] = {}
+        """Each partition's latest watermark: model checkpoints wait for the slowest."""
 
     def swap_rules(self, rules: Rules) -> None:
         """Apply `rules` from the next batch on (hot reload); state and the model carry over."""
@@ -107,49 +120,93 @@ class Engine:
 
     def process(self, batches: Iterable[SourceBatch]) -> list[Trigger | Rejected]:
         """Apply batches; returns the fired triggers and every dead letter."""
-        batches = list(batches)
-        work = _Work()
-        keys: dict[str, str] = {}
-        watermarks: dict[str, int] = {}
-        for batch in batches:
-            for event in batch.events:
-                keys.setdefault(event.key, batch.partition)
-            watermarks[batch.partition] = max(
-                watermarks.get(batch.partition, batch.watermark_ms), batch.watermark_ms
-            )
-        self._load(work, keys, watermarks)
+        try:
+            return self._process(list(batches))
+        except BaseException:
+            # What the cache holds may be ahead of Redis now: never serve it again.
+            self._cache.clear()
+            raise
 
+    def _process(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
+        work = _Work()
+        self._load(work, batches)
         out: list[Trigger | Rejected] = []
         for batch in batches:
             out.extend(batch.rejected)
             work.counters["rejected"] += len(batch.rejected)
-            self._apply_events(batch, work, out)
+            work.counters["late"] += len(batch.late_at)
+            self._apply_events(batch, work)
+            self._marks[batch.partition] = batch.watermark_ms
+        watermarks = {b.partition: b.watermark_ms for b in batches}
         self._fire_due(work, watermarks)
         if self.model is not None:
-            checkpoint = self.model.next_checkpoint_ms(min(watermarks.values()))
+            checkpoint = self.model.next_checkpoint_ms(min(self._marks.values()))
             if checkpoint is not None:
                 self._learn(checkpoint)
+        work.counters.update(self.journey.skipped)
+        self.journey.skipped.clear()
+        self._commit(work, self._advance_positions(batches))
+        out.extend(work.fired)
+        return out
 
-        changed = work.changed()
+    def _commit(
+        self, work: _Work, positions: dict[str, tuple[StreamPosition | None, StreamPosition]]
+    ) -> None:
         emitted_at = iso_ms(int(time.time() * 1000))
-        stamped = [msgspec.structs.replace(t, emitted_at=emitted_at) for t in work.fired]
-        for trigger in stamped:
+        work.fired = [msgspec.structs.replace(t, emitted_at=emitted_at) for t in work.fired]
+        for trigger in work.fired:
             work.counters["triggers"] += 1
             work.counters[f"trigger:{trigger.trigger}"] += 1
         model, is_new_version = self.role.take_published() if self.role else (None, False)
-        self.store.commit(
-            changed,
-            work.partitions,
-            stamped,
-            work.counters,
-            work.stage_moves(),
-            model=model,
-            is_new_version=is_new_version,
-            shipping=self.role.shipping() if self.role else None,
-        )
+        changed = work.changed()
+        if changed or work.fired or +work.counters or positions or model is not None:
+            self.store.commit(
+                changed,
+                work.partitions,
+                work.fired,
+                work.counters,
+                work.stage_moves(),
+                model=model,
+                is_new_version=is_new_version,
+                shipping=self.role.shipping() if self.role else None,
+                positions=positions,
+            )
+        for stream, (_, new) in positions.items():
+            self._positions[stream] = new
         self.totals.update(work.counters)
-        out.extend(stamped)
-        return out
+        self._remember(work.states)
+
+    def _advance_positions(
+        self, batches: list[SourceBatch]
+    ) -> dict[str, tuple[StreamPosition | None, StreamPosition]]:
+        """Each stream's move: from its committed position to where these batches brought it.
+
+        Never backwards: a replay re-reads offsets the committed position covers.
+        """
+        moves: dict[str, tuple[StreamPosition | None, StreamPosition]] = {}
+        for batch in batches:
+            for stream, new in batch.positions().items():
+                old = moves[stream][1] if stream in moves else self._positions.get(stream)
+                if old is not None:
+                    new = StreamPosition(
+                        max(old.read_to, new.read_to),
+                        max(old.released_before_ms, new.released_before_ms),
+                    )
+                    if new == old:
+                        continue
+                moves[stream] = (self._positions.get(stream), new)
+        return moves
+
+    def _remember(self, states: dict[str, ContactState]) -> None:
+        """Keep the batch's states (now committed) in the cache, evicting the oldest."""
+        cache = self._cache
+        for key, state in states.items():
+            cache.pop(key, None)
+            cache[key] = state  # re-inserted: the most recently used sit at the end
+        excess = len(cache) - self.cache_contacts
+        if excess > 0:
+            for key in list(itertools.islice(cache, excess + self.cache_contacts // 10)):
+                del cache[key]
 
     def _fire_due(self, work: _Work, watermarks: dict[str, int] | int) -> None:
         """Fire timers due before their partition's watermark (or one time for all)."""
@@ -159,6 +216,10 @@ class Engine:
                 return watermarks
             return watermarks.get(work.partitions[key])
 
+        # Applying events changed timers: refresh those contacts' next due time first.
+        for key in work.dirty - work.due_fresh:
+            work.track_due(key, work.states[key])
+        work.due_fresh |= work.dirty
         for key, due in list(work.next_due.items()):
             limit = until(key)
             if limit is None or due >= limit:
@@ -168,48 +229,87 @@ class Engine:
             self.journey.fire_due(state, key, limit, work.fired)
             work.track_due(key, state)
 
-    def _load(self, work: _Work, keys: dict[str, str], due_before: dict[str, int]) -> None:
-        """Load the batch's contacts and those with timers due, skipping ones held."""
-        wanted = [k for k in keys if k not in work.states]
-        states, due = self.store.load(wanted, due_before, skip=work.states.keys())
-        partitions = dict(keys)
+    def _load(self, work: _Work, batches: list[SourceBatch]) -> None:
+        """Take the batches' contacts (and those with timers due) from the cache or Redis.
+
+        Also reads, once per stream, the position committed for it.
+        """
+        cache = self._cache
+        wanted: dict[str, str] = {}
+        partitions: dict[str, str] = {}
+        due_before: dict[str, int] = {}
+        streams: set[str] = set()
+        for batch in batches:
+            partition = batch.partition
+            for event in batch.events:
+                key = event.key
+                if key not in partitions:
+                    partitions[key] = partition
+                    if key not in cache:
+                        wanted[key] = partition
+            # At the end of the input, released events can lie past the watermark; a
+            # checkpoint among them fires the timers due before it: load those too.
+            newest = batch.events[-1].ts_ms + 1 if batch.events else batch.watermark_ms
+            due_before[partition] = max(
+                due_before.get(partition, batch.watermark_ms), batch.watermark_ms, newest
+            )
+            streams.update(s for s in batch.read_to if s and s not in self._known_streams)
+        states, due, positions = self.store.load(
+            list(wanted), due_before, skip=cache, streams=streams
+        )
+        self._known_streams |= streams
+        self._positions.update(positions)
         for partition, contacts in due.items():
             for key in contacts:
                 partitions.setdefault(key, partition)
+        for key in partitions:
+            if key not in states:
+                cached = cache.get(key)
+                if cached is not None:
+                    states[key] = cached
         work.add(states, partitions)
 
-    def _apply_events(self, batch: SourceBatch, work: _Work, out: list[Trigger | Rejected]) -> None:
-        journey = self.journey
-        role = self.role
+    def _apply_events(self, batch: SourceBatch, work: _Work) -> None:
+        journey, role = self.journey, self.role
         states, counters = work.states, work.counters
-        for event, watermark_ms in zip(batch.events, batch.watermarks, strict=True):
+        positions = self._positions
+        others = min(
+            (mark for part, mark in self._marks.items() if part != batch.partition),
+            default=None,
+        )
+        events, offsets, streams, late_at = (
+            batch.events,
+            batch.offsets,
+            batch.streams,
+            batch.late_at,
+        )
+        for i, event in enumerate(events):
+            ts = event.ts_ms
+            position = positions.get(streams[i]) if positions else None
+            if position is not None and position.covers(offsets[i], ts):
+                counters["replayed"] += 1
+                continue
             # `role.model` is read each time: a loader may load a new model at a checkpoint.
-            if role is not None and watermark_ms > role.model.checkpoint_ms:
-                checkpoint = role.model.next_checkpoint_ms(watermark_ms)
+            if role is not None and ts > role.model.checkpoint_ms:
+                checkpoint = role.model.next_checkpoint_ms(
+                    ts if others is None else min(ts, others)
+                )
                 if checkpoint is not None:
                     self._checkpoint(work, checkpoint)
             state = states[event.key]
-            skip = journey.admit(state, event)
-            if skip is not None:
-                if skip == "duplicate":
-                    counters["duplicates"] += 1
-                else:
-                    counters["stale"] += 1
-                    raw = msgspec.json.encode(event).decode()
-                    out.append(Rejected(skip, raw, batch.partition, -1))
+            if journey.is_duplicate(state, event):
+                counters["duplicates"] += 1
                 continue
-            if event.ts_ms < watermark_ms:
-                counters["late"] += 1
             counters["events"] += 1
             work.dirty.add(event.key)
-            journey.apply(state, event, watermark_ms, work.fired)
-            work.track_due(event.key, state)
+            work.due_fresh.discard(event.key)
+            journey.apply(state, event, work.fired, late_at.get(i, ts) if late_at else ts)
 
     def _checkpoint(self, work: _Work, checkpoint_ms: int) -> None:
         """Fire every timer due before the checkpoint, then let the model learn.
 
         No Redis read: the batch already loaded every contact with a timer due before
-        its final watermark, and a checkpoint inside the batch is never past that.
+        its last released event, and a checkpoint inside the batch is never past that.
         """
         self._fire_due(work, checkpoint_ms)
         self._learn(checkpoint_ms)

@@ -1,19 +1,25 @@
 """A contact's journey: applying one event, or the passing of time, to its state.
 
 Pure functions over `ContactState` and the loaded `Rules`: no I/O. The engine
-loads states from Redis, calls `Journey.apply` for each event in arrival order
-and `Journey.fire_due` when the watermark passes pending timers, then writes
-the states back.
+loads states from Redis, calls `Journey.apply` for each event in the order the
+sources release them (event time: see `pulse.watermark`) and `Journey.fire_due`
+when the watermark passes pending timers, then writes the states back.
 
-Determinism: before an event is applied, the contact's timers that were due
-before `max(event time, watermark at arrival)` fire first. That is exactly what
-would have happened had the watermark been processed event by event, so the
-triggers do not depend on how the input was cut into batches.
+Determinism: before an event is applied, the contact's timers due before its
+event time fire first. Events come in event-time order, so a contact's story is
+a function of its events and their times: neither the batch size nor the arrival
+order within the allowed lateness changes a trigger, a score or a stage.
+
+Bounded: every part of a contact's state is capped (dedupe ring, cart lines,
+per-order timers, session views, histories), so a contact that sends a hundred
+thousand events an hour costs what a quiet one costs. What a cap turns away is
+counted in `Journey.skipped` (the engine adds it to the run counters).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from typing import Any
 
 from pulse import labels, windows
@@ -38,10 +44,18 @@ from pulse.rules import (
 from pulse.scoring import add_points, contact_view, score_at, stage_of
 from pulse.triggers import Trigger, iso_ms, trigger_id
 
-__all__ = ["DEDUPE_WINDOW_MS", "PASSIVE_TYPES", "Journey"]
+__all__ = ["DEDUPE_IDS", "DEDUPE_WINDOW_MS", "MAX_CART_LINES", "PASSIVE_TYPES", "Journey"]
 
-DEDUPE_WINDOW_MS = 3_600_000
-"""Event ids are remembered this long (event time) behind a contact's newest event."""
+DEDUPE_WINDOW_MS = 600_000
+"""Producer duplicates (the same `event_id` sent twice) are caught this long (event time)..."""
+DEDUPE_IDS = 32
+"""... among at most this many of the contact's newest event ids. Replays after a crash
+are recognised by source position, not here (see `pulse.batch.StreamPosition`)."""
+MAX_CART_LINES = 50
+"""Products an open cart tracks one by one; more are summed into the line `_more`."""
+MAX_ORDER_TIMERS = 10
+"""Pending per-order timers (post-purchase) a contact may hold; more are counted, not armed."""
+_MORE = "_more"
 
 PASSIVE_TYPES = frozenset({"email_sent"})
 """Events pulse's side caused; they are counted but are not the contact's activity."""
@@ -57,6 +71,8 @@ class Journey:
         self.rules = rules
         self.model = model if rules.model.enabled else None
         self._features: list[float] | None = None
+        self.skipped: Counter[str] = Counter()
+        """What a cap turned away, by reason; the engine drains it into the run counters."""
         """The last scored event's features, for explaining a trigger it fires."""
         enabled = [spec for spec in rules.triggers if spec.enabled]
         self._specs: dict[str, TriggerSpec] = {spec.name: spec for spec in enabled}
@@ -68,6 +84,7 @@ class Journey:
         self._lost = [s for s in enabled if isinstance(s, LostCustomer)]
         self._back = [s for s in enabled if isinstance(s, WelcomeBack)]
         self._post = [s for s in enabled if isinstance(s, PostPurchase)]
+        self._browse_names = frozenset(s.name for s in self._browse)
         self._point_rules = {
             type_: list(rules.rules_for(type_))
             for type_ in {rule.event for rule in rules.scoring.rules}
@@ -75,47 +92,43 @@ class Journey:
 
     # -- dedupe ---------------------------------------------------------------
 
-    def admit(self, state: ContactState, event: Event) -> str | None:
-        """Record the event id; returns why the event must be skipped, or `None`."""
-        horizon = state.last_ts - DEDUPE_WINDOW_MS
-        if state.last_ts and event.ts_ms < horizon:
-            return (
-                f"stale: event time {iso_ms(event.ts_ms)} is more than 1h before the "
-                f"contact's newest event {iso_ms(state.last_ts)} (already processed?)"
-            )
+    def is_duplicate(self, state: ContactState, event: Event) -> bool:
+        """Whether a producer sent this event twice; otherwise its id is remembered.
+
+        The memory is a ring of the contact's `DEDUPE_IDS` newest ids within
+        `DEDUPE_WINDOW_MS`: constant work and size however busy the contact is.
+        """
         raw_id = event.event_id.encode()
-        # Two fast C checksums make a 64-bit fingerprint: collisions within one
-        # contact's hour of ids are vanishingly rare, and it costs far less than a hash.
+        # Two fast C checksums make a 64-bit fingerprint: collisions within a contact's
+        # few dozen newest ids are vanishingly rare, and it costs far less than a hash.
         digest = zlib.crc32(raw_id) | (zlib.adler32(raw_id) << 32)
         recent = state.recent_ids
-        for i in range(1, len(recent), 2):
-            if recent[i] == digest:
-                return "duplicate"
-        new_last = max(state.last_ts, event.ts_ms)
-        keep_from = new_last - DEDUPE_WINDOW_MS
-        kept = [
-            v for i in range(0, len(recent), 2) if recent[i] >= keep_from for v in recent[i : i + 2]
-        ]
-        kept += [event.ts_ms, digest]
-        state.recent_ids = kept
-        return None
+        if digest in recent[1::2]:
+            return True
+        # Flat `[ts, id, ts, id, ...]`, newest last; the oldest pairs leave first.
+        recent += (event.ts_ms, digest)
+        keep_from = max(state.last_ts, event.ts_ms) - DEDUPE_WINDOW_MS
+        while recent and (len(recent) > 2 * DEDUPE_IDS or recent[0] < keep_from):
+            del recent[:2]
+        return False
 
     # -- events ---------------------------------------------------------------
 
     def apply(
-        self, state: ContactState, event: Event, watermark_ms: int, out: list[Trigger]
+        self, state: ContactState, event: Event, out: list[Trigger], as_of_ms: int | None = None
     ) -> None:
-        """Apply one admitted event, appending the triggers it fires to `out`."""
+        """Apply one event (not a duplicate), appending the triggers it fires to `out`.
+
+        Timers due before `as_of_ms` (default the event's time; a late event's is the
+        watermark it arrived at) fire first.
+        """
         ts = event.ts_ms
-        self.fire_due(state, event.key, max(ts, watermark_ms), out)
+        self.fire_due(state, event.key, ts if as_of_ms is None else max(ts, as_of_ms), out)
         previous_active_ms = state.last_active_ts
         is_active = event.type not in PASSIVE_TYPES
-        if is_active and state.lost:
+        is_back = is_active and state.lost
+        if is_back:
             state.lost = False
-            for spec in self._back:
-                self._emit(
-                    out, state, event.key, spec, ts, event.event_id, {"event": event.event_id}
-                )
         if not state.first_ts:
             state.first_ts = ts
         if is_active:
@@ -136,6 +149,11 @@ class Journey:
             self.compact(state)
         score = self._apply_model(state, event, points, previous_active_ms)
         self._update_stage(state, ts, score)
+        if is_back:
+            # Emitted after the stage update: it carries the stage the contact returns to.
+            for spec in self._back:
+                reason = {"event": event.event_id, "returns_to": state.stage}
+                self._emit(out, state, event.key, spec, ts, event.event_id, reason)
         self._check_welcome(state, event, out)
         self._check_sales_ready(state, event, score_before, score, out)
 
@@ -146,6 +164,7 @@ class Journey:
             state.session_start = event.ts_ms
             state.session_views = {}
             windows.add(state.session_starts, event.ts_ms)
+            self._forget_browse_episodes(state)
 
     def _apply_commerce(self, state: ContactState, event: Event, out: list[Trigger]) -> None:
         ts, type_ = event.ts_ms, event.type
@@ -188,11 +207,16 @@ class Journey:
         if not state.cart:
             state.cart_episode = event.event_id
             state.cart_opened_ts = ts
-        item = state.cart.setdefault(product, [0.0, price])
-        item[0] += quantity
-        item[1] = price
-        for spec in self._browse:
-            state.timers.pop(spec.name, None)
+        if product not in state.cart and len(state.cart) >= MAX_CART_LINES:
+            # Beyond the cap one line holds the value of the rest: [1, value].
+            self.skipped["cart_lines_merged"] += 1
+            more = state.cart.setdefault(_MORE, [1.0, 0.0])
+            more[1] += quantity * price
+        else:
+            item = state.cart.setdefault(product, [0.0, price])
+            item[0] += quantity
+            item[1] = price
+        self._cancel_browse(state)
         for abandon in self._abandon:
             self._arm_abandon(state, abandon, ts)
 
@@ -229,6 +253,10 @@ class Journey:
         self._close_cart(state)
         order = str(event.props.get("order_id") or event.event_id)
         for spec in self._post:
+            slots = sum(1 for slot in state.timers if slot.startswith(spec.name + ":"))
+            if slots >= MAX_ORDER_TIMERS:
+                self.skipped[f"{spec.name}_orders_over_cap"] += 1
+                continue
             due = event.ts_ms + spec.after.ms
             state.timers[f"{spec.name}:{order}"] = Timer(due, order, spec.name)
 
@@ -254,14 +282,28 @@ class Journey:
             return  # bound the per-session map; a 21st product is not tracked
         state.session_views[product] = views
         for spec in self._browse:
-            episode = f"{state.session_id}:{product}"
-            armed_here = state.fired.get(spec.name, "").startswith(state.session_id + ":")
-            pending = spec.name in state.timers
-            if views >= spec.min_views and not armed_here and not pending:
-                if state.last_cancel_ts.get("add_to_cart", 0) >= event.ts_ms:
-                    continue
-                due = event.ts_ms + spec.after.ms
-                state.timers[spec.name] = Timer(due, episode, spec.name)
+            if views < spec.min_views:
+                continue
+            # One episode per session and product; one pending reminder per product.
+            slot, episode = f"{spec.name}:{product}", f"{state.session_id}:{product}"
+            if slot in state.timers or state.fired.get(slot) == episode:
+                continue
+            if state.last_cancel_ts.get("add_to_cart", 0) >= event.ts_ms:
+                continue
+            state.timers[slot] = Timer(event.ts_ms + spec.after.ms, episode, spec.name)
+
+    def _cancel_browse(self, state: ContactState) -> None:
+        """An add to cart ends every browse episode: the cart reminder takes over."""
+        if self._browse:
+            for slot in [s for s, t in state.timers.items() if t.trigger in self._browse_names]:
+                del state.timers[slot]
+
+    def _forget_browse_episodes(self, state: ContactState) -> None:
+        """A new session: fired browse episodes of past sessions need no memory any more."""
+        if self._browse and state.fired:
+            for slot in [s for s in state.fired if s.split(":", 1)[0] in self._browse_names]:
+                if slot not in state.timers:
+                    del state.fired[slot]
 
     def score(self, state: ContactState, ts_ms: int) -> float:
         """The blended score at `ts_ms`: decayed rule points plus the model part."""
@@ -332,24 +374,29 @@ class Journey:
 
     def _arm_silence_timers(self, state: ContactState, event: Event) -> None:
         ts = state.last_active_ts
+        if ts != event.ts_ms:
+            return  # an older event arriving late moves no silence
         for spec in self._rescue:
-            # Once armed, the timer only moves on: counting the window again per event
-            # would cost more than the rest of the event's work.
-            is_armed = spec.name in state.timers
-            if is_armed or self._events_30d(state, event.ts_ms) >= spec.min_events_30d:
-                state.timers[spec.name] = Timer(ts + spec.silent_for.ms, event.event_id, spec.name)
+            # Armed on every activity, engagement checked when it fires: counting the
+            # windows per event would cost more than the rest of the event's work.
+            state.timers[spec.name] = Timer(ts + spec.silent_for.ms, event.event_id, spec.name)
         for lost in self._lost:
             if state.purchases >= 1:
                 state.timers[lost.name] = Timer(ts + lost.silent_for.ms, event.event_id, lost.name)
 
     @staticmethod
-    def _events_30d(state: ContactState, ts: int) -> int:
-        window = windows.WINDOWS_MS["30d"]
-        return sum(
-            windows.count(buckets, ts, window)
+    def _is_engaged(state: ContactState, spec: Rescue) -> bool:
+        """Enough own events and sessions in the 30 days before the contact fell silent."""
+        window, until = windows.WINDOWS_MS["30d"], state.last_active_ts
+        sessions = windows.count(state.session_starts, until, window)
+        if sessions < spec.min_sessions_30d:
+            return False
+        events = sum(
+            windows.count(buckets, until, window)
             for type_, buckets in state.counts.items()
             if type_ not in PASSIVE_TYPES
         )
+        return events >= spec.min_events_30d
 
     def _update_stage(self, state: ContactState, ts: int, score: float) -> None:
         stage = stage_of(state, score, self.rules.stages)
@@ -388,10 +435,16 @@ class Journey:
                 continue
             spec = self._specs.get(timer.trigger)
             if spec is not None:
-                self._fire_timer(state, key, spec, timer, out)
+                self._fire_timer(state, key, spec, timer, out, slot)
 
     def _fire_timer(
-        self, state: ContactState, key: str, spec: TriggerSpec, timer: Timer, out: list[Trigger]
+        self,
+        state: ContactState,
+        key: str,
+        spec: TriggerSpec,
+        timer: Timer,
+        out: list[Trigger],
+        slot: str,
     ) -> None:
         due = timer.due_ms
         reason: dict[str, Any] = {"armed_by": timer.episode, "due": iso_ms(due)}
@@ -403,9 +456,12 @@ class Journey:
                 reason |= {"cart_value": round(value, 2), "items": len(state.cart)}
                 self._emit(out, state, key, spec, due, timer.episode, reason)
             case BrowseAbandon():
-                reason["product_id"] = timer.episode.rsplit(":", 1)[-1]
-                self._emit(out, state, key, spec, due, timer.episode, reason)
+                reason["product_id"] = slot[len(spec.name) + 1 :]  # the slot is `name:product`
+                self._emit(out, state, key, spec, due, timer.episode, reason, memory=slot)
             case Rescue():
+                if not self._is_engaged(state, spec):
+                    self.skipped[f"{spec.name}_not_engaged"] += 1
+                    return
                 reason["last_active"] = iso_ms(state.last_active_ts)
                 if self._emit(out, state, key, spec, due, timer.episode, reason):
                     self._set_stage(state, due, "at_risk")
@@ -440,13 +496,18 @@ class Journey:
         reason: dict[str, Any],
         *,
         marketing: bool = True,
+        memory: str = "",
     ) -> bool:
-        """Append a trigger unless suppressed (lost contact) or already fired for the episode."""
+        """Append a trigger unless suppressed (lost contact) or already fired for the episode.
+
+        `memory` is where the fired episode is remembered (default: the trigger's name).
+        """
         if marketing and state.lost:
             return False
-        if state.fired.get(spec.name) == episode:
+        memory = memory or spec.name
+        if state.fired.get(memory) == episode:
             return False
-        state.fired[spec.name] = episode
+        state.fired[memory] = episode
         score = self.score(state, ts)
         if self.model is not None:
             reason = {**reason, "points": round(score_at(state, ts, self.rules.scoring), 3)}

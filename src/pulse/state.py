@@ -9,22 +9,29 @@ so all keys of one contact share a slot and can be exported or deleted together)
 | `pulse:timers:{p:<partition>}`   | zset   | contact -> its next timer due time (epoch ms)    |
 | `pulse:triggers`                 | stream | every trigger, written with the state, once      |
 | `pulse:stages`                   | hash   | number of contacts per lifecycle stage           |
-| `pulse:stats`                    | hash   | counters: events, duplicates, stale, late, ...   |
-| `pulse:model`                    | string | the online model (pickle), written by the trainer |
+| `pulse:stats`                    | hash   | counters: events, duplicates, replayed, late, ... |
+| `pulse:positions`                | hash   | source stream -> `read_to:released_before_ms`    |
+| `pulse:run`                      | string | run marker: its loss means Redis lost the data   |
+| `pulse:commit:<writer>`          | string | a writer's last commit sequence (TTL 1 day)      |
+| `pulse:model`                    | string | the online model as data (msgpack, never pickle) |
 | `pulse:model:quality`            | hash   | prequential ROC AUC, log loss, labels, drifts    |
 | `pulse:model:version`            | string | incremented at each publish; loaders reload on it |
 | `pulse:model:trainer`            | string | the trainer's lease (owner id, expires)          |
 | `pulse:labels`                   | stream | labels resolved by loaders, for the trainer      |
 | `pulse:relay:<topic>`            | string | last `pulse:triggers` entry relayed to the topic |
 
-Every batch costs one read round trip (contact states plus the partition's due
-timers) and one atomic write (`MULTI`/`EXEC`): states, timer index, triggers and
-counters land together or not at all, which is what makes replays idempotent.
+Every batch costs one read round trip (contact states not cached, due timers, the
+positions of streams not seen yet) and one atomic write: a single Lua call
+(`_COMMIT`) writes states, timer index, triggers, counters, the model and the
+source positions together or not at all, refuses a commit it already applied
+(idempotent under client retries), and stops a flow whose Redis lost its data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
@@ -32,6 +39,7 @@ from typing import Any
 import msgspec
 import redis
 
+from pulse.batch import StreamPosition
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.model import LeadModel
@@ -39,7 +47,16 @@ from pulse.redis_client import connect  # re-exported: the one way to build a cl
 from pulse.rules import ModelSpec
 from pulse.triggers import Trigger, encode_trigger
 
-__all__ = ["DEFAULT_STATE_TTL_S", "ContactStore", "KeyLayout", "ModelShipping", "connect"]
+__all__ = [
+    "DEFAULT_STATE_TTL_S",
+    "TRIGGER_STREAM_MAXLEN",
+    "ContactStore",
+    "KeyLayout",
+    "ModelShipping",
+    "connect",
+]
+
+log = logging.getLogger(__name__)
 
 
 class ModelShipping(msgspec.Struct):
@@ -61,24 +78,67 @@ return 0
 _EXAMPLE_ENCODER = msgspec.msgpack.Encoder()
 _EXAMPLE_DECODER = msgspec.msgpack.Decoder()
 
-# One call writes a whole batch of states and their timer index entries: a
-# thousand SET+ZADD pairs as separate commands cost more in client-side packing
-# than everything else the batch does. KEYS: state, timers, per contact;
-# ARGV: ttl, then state blob, member, next due (-1: none), per contact.
-_WRITE_STATES = """
-local ttl = ARGV[1]
-for i = 1, #KEYS, 2 do
-  local a = (i - 1) / 2 * 3 + 2
-  redis.call('SET', KEYS[i], ARGV[a], 'EX', ttl)
-  local due = tonumber(ARGV[a + 2])
-  if due < 0 then
-    redis.call('ZREM', KEYS[i + 1], ARGV[a + 1])
-  else
-    redis.call('ZADD', KEYS[i + 1], due, ARGV[a + 1])
+# The whole batch commit is this one script: Redis runs a script atomically, so the
+# batch's states, timer index, triggers, counters, model and source positions land
+# together or not at all. It refuses, without writing anything, a commit it has
+# already applied (a retry after a lost reply), recognised by the writer's commit
+# sequence and by the source positions; and a Redis that lost its data under a
+# running flow (the run marker is gone). ARGV[1] is the commit, msgpack (Redis's
+# cmsgpack reads no binary type, so every blob travels as its own ARGV, named by index):
+#   {marker, seq = {key, value}, positions = {key, {{stream, expected, new}, ...}},
+#    states = {{key, blob, timers key, member, due or -1}, ...}, ttl,
+#    triggers = {key, maxlen, {{id, json}, ...}}, counters = {{key, {{field, n}, ...}}, ...},
+#    sets = {{key, value}, ...}, incrs = {key, ...}, hashes = {{key, {{f, v}, ...}}, ...},
+#    lease = {key, owner, ms} or {}, labels = {key, maxlen, {{writer, example}, ...}} or {}}
+# where blob, json, value and example are ARGV indexes.
+_COMMIT = """
+local c = cmsgpack.unpack(ARGV[1])
+if redis.call('EXISTS', c.marker) == 0 then
+  return redis.error_reply('PULSE_LOST_DATA run marker ' .. c.marker .. ' is gone')
+end
+if redis.call('GET', c.seq[1]) == c.seq[2] then return 'applied' end
+local pos_key = c.positions[1]
+for _, p in ipairs(c.positions[2]) do
+  local now = redis.call('HGET', pos_key, p[1])
+  if now ~= p[2] and not (now == false and p[2] == '') then
+    if now == p[3] then return 'applied' end
+    return redis.error_reply('PULSE_POSITION_MOVED stream ' .. p[1] .. ' is at ' ..
+      tostring(now) .. ', this commit expected ' .. p[2] .. ': another process writes it')
   end
 end
-return #KEYS / 2
+for _, p in ipairs(c.positions[2]) do redis.call('HSET', pos_key, p[1], p[3]) end
+redis.call('SET', c.seq[1], c.seq[2], 'EX', 86400)
+for _, st in ipairs(c.states) do
+  redis.call('SET', st[1], ARGV[st[2]], 'EX', c.ttl)
+  if st[5] < 0 then redis.call('ZREM', st[3], st[4])
+  else redis.call('ZADD', st[3], st[5], st[4]) end
+end
+local t = c.triggers
+for _, tr in ipairs(t[3]) do
+  redis.call('XADD', t[1], 'MAXLEN', '~', t[2], '*', 'id', tr[1], 'json', ARGV[tr[2]])
+end
+for _, h in ipairs(c.counters) do
+  for _, fv in ipairs(h[2]) do redis.call('HINCRBY', h[1], fv[1], fv[2]) end
+end
+for _, kv in ipairs(c.sets) do redis.call('SET', kv[1], ARGV[kv[2]]) end
+for _, k in ipairs(c.incrs) do redis.call('INCR', k) end
+for _, h in ipairs(c.hashes) do
+  for _, fv in ipairs(h[2]) do redis.call('HSET', h[1], fv[1], fv[2]) end
+end
+if c.lease[1] then redis.call('SET', c.lease[1], c.lease[2], 'PX', c.lease[3]) end
+if c.labels[1] then
+  for _, l in ipairs(c.labels[3]) do
+    local lk = c.labels[1]
+    redis.call('XADD', lk, 'MAXLEN', '~', c.labels[2], '*', 'writer', l[1], 'example', ARGV[l[2]])
+  end
+end
+return 'ok'
 """
+
+_COMMIT_ENCODER = msgspec.msgpack.Encoder()
+
+TRIGGER_STREAM_MAXLEN = 1_000_000
+"""The trigger stream keeps about this many newest entries (`MAXLEN ~`)."""
 
 DEFAULT_STATE_TTL_S = 400 * 86_400
 """Idle contacts expire after this long (wall time): longer than `lost_customer` + a return."""
@@ -97,6 +157,8 @@ class KeyLayout:
         self.model_version = f"{prefix}:model:version"
         self.model_trainer = f"{prefix}:model:trainer"
         self.labels = f"{prefix}:labels"
+        self.positions = f"{prefix}:positions"
+        self.marker = f"{prefix}:run"
 
     def contact(self, key: str) -> str:
         """The state key of a contact.
@@ -116,6 +178,10 @@ class KeyLayout:
         """
         return f"{self.prefix}:timers:{{p:{partition}}}"
 
+    def commit_seq(self, writer: str) -> str:
+        """The last commit sequence of one writer (a retried commit is recognised by it)."""
+        return f"{self.prefix}:commit:{writer}"
+
     def relay(self, topic: str) -> str:
         """The Kafka relay's cursor for a topic: the last trigger stream entry delivered.
 
@@ -134,28 +200,47 @@ class ContactStore:
         self.client = client
         self.layout = layout
         self.state_ttl_s = state_ttl_s
-        self._write_states_script = client.register_script(_WRITE_STATES)
+        self.writer = uuid.uuid4().hex
+        """This store's commit sequence key: a retried commit is recognised by it."""
+        self._seq = 0
+        self.retried_commits = 0
+        """Commits Redis had already applied when a retry sent them again."""
+        self._commit_script = client.register_script(_COMMIT)
         self._release_script = client.register_script(_RELEASE)
+
+    def mark_run(self) -> None:
+        """Make sure the run marker exists (see `commit`): once, before the first batch."""
+        self._execute_one(lambda: self.client.set(self.layout.marker, "pulse", nx=True))
 
     def load(
         self,
         keys: list[str],
         due_before: Mapping[str, int],
         skip: Collection[str] = (),
-    ) -> tuple[dict[str, ContactState], dict[str, list[str]]]:
-        """States of `keys`, and per partition the contacts with timers due before its watermark.
+        streams: Collection[str] = (),
+    ) -> tuple[dict[str, ContactState], dict[str, list[str]], dict[str, StreamPosition]]:
+        """States of `keys`, per partition the contacts with timers due, and stream positions.
 
-        One round trip for the batch; contacts with due timers that were not
-        among `keys` (nor in `skip`, the states the caller already holds) cost a second one.
+        One round trip for the batch (states, due timers, the committed positions of
+        `streams`); contacts with due timers that were not among `keys` (nor in `skip`,
+        the states the caller already holds) cost a second one.
         """
         pipe = self.client.pipeline(transaction=False)
         if keys:
             pipe.mget([self.layout.contact(k) for k in keys])
         for partition, watermark_ms in due_before.items():
             pipe.zrangebyscore(self.layout.timers(partition), "-inf", f"({watermark_ms}")
+        if streams:
+            pipe.hmget(self.layout.positions, list(streams))
         replies = self._execute(pipe)
+        raw_positions = replies.pop() if streams else []
+        positions = {
+            stream: _decode_position(raw)
+            for stream, raw in zip(streams, raw_positions, strict=True)
+            if raw is not None
+        }
         raw_states = replies.pop(0) if keys else []
-        states = {k: decode_state(raw) for k, raw in zip(keys, raw_states, strict=True)}
+        states = {k: self._decode(k, raw) for k, raw in zip(keys, raw_states, strict=True)}
         due: dict[str, list[str]] = {}
         missing: list[str] = []
         for partition, members in zip(due_before, replies, strict=True):
@@ -167,9 +252,18 @@ class ContactStore:
                 lambda: self.client.mget([self.layout.contact(k) for k in missing])
             )
             states.update(
-                {k: decode_state(raw) for k, raw in zip(missing, raw_states, strict=True)}
+                {k: self._decode(k, raw) for k, raw in zip(missing, raw_states, strict=True)}
             )
-        return states, due
+        return states, due, positions
+
+    def _decode(self, key: str, raw: bytes | None) -> ContactState:
+        try:
+            return decode_state(raw)
+        except msgspec.DecodeError as exc:
+            raise StateError(
+                f"the state of contact `{key}` in Redis (`{self.layout.contact(key)}`) is "
+                f"corrupt: {exc}"
+            ) from exc
 
     def commit(
         self,
@@ -181,53 +275,94 @@ class ContactStore:
         model: LeadModel | None = None,
         shipping: ModelShipping | None = None,
         is_new_version: bool = True,
-    ) -> None:
-        """Write a batch atomically: states, timer index, triggers, counters and the model.
+        positions: Mapping[str, tuple[StreamPosition | None, StreamPosition]] | None = None,
+    ) -> bool:
+        """Write a batch atomically: states, timer index, triggers, counters, model, positions.
 
         `model` is published (the trainer's); `shipping` carries the trainer lease
-        renewal or, from a loader, the labels it resolved for the trainer.
+        renewal or, from a loader, the labels it resolved for the trainer;
+        `positions` moves each source stream from the position this process last
+        saw (`None`: none yet) to the batch's. Returns False when Redis had already
+        applied this very commit (a retry after a lost reply): nothing is written twice.
+        Raises `StateError` when Redis lost its data under the run, or another
+        process moved a stream's position.
         """
-        pipe = self.client.pipeline(transaction=True)
+        layout = self.layout
+        self._seq += 1
+        args: list[bytes | str] = [b""]
+
+        def blob(value: bytes | str) -> int:
+            args.append(value)
+            return len(args)  # its ARGV index (Lua counts from 1)
+
+        commit: dict[str, Any] = {
+            "marker": layout.marker,
+            "seq": [layout.commit_seq(self.writer), str(self._seq)],
+            "ttl": self.state_ttl_s,
+            "positions": [
+                layout.positions,
+                [
+                    [stream, "" if old is None else _encode_position(old), _encode_position(new)]
+                    for stream, (old, new) in (positions or {}).items()
+                ],
+            ],
+            "states": [
+                [
+                    layout.contact(key),
+                    blob(encode_state(state)),
+                    layout.timers(partitions[key]),
+                    key,
+                    -1 if (due := state.next_due_ms()) is None else due,
+                ]
+                for key, state in states.items()
+            ],
+            "triggers": [
+                layout.triggers,
+                TRIGGER_STREAM_MAXLEN,
+                [[t.trigger_id, blob(encode_trigger(t))] for t in triggers],
+            ],
+            "counters": [
+                [layout.stats, [[k, n] for k, n in counters.items() if n]],
+                [layout.stages, [[k, n] for k, n in stage_moves.items() if n]],
+            ],
+            "sets": [],
+            "incrs": [],
+            "hashes": [],
+            "lease": [],
+            "labels": [],
+        }
         if model is not None:
-            pipe.set(self.layout.model, model.dumps())
+            commit["sets"].append([layout.model, blob(model.dumps())])
             if is_new_version:
-                pipe.incr(self.layout.model_version)
-            quality: dict[Any, Any] = dict(model.quality())
-            pipe.hset(self.layout.model_quality, mapping=quality)
+                commit["incrs"].append(layout.model_version)
+            quality = [[k, str(v)] for k, v in model.quality().items()]
+            commit["hashes"].append([layout.model_quality, quality])
         if shipping is not None:
             if shipping.lease_ms:
-                pipe.set(self.layout.model_trainer, shipping.owner, px=shipping.lease_ms)
-            for example in shipping.labels:
-                fields: dict[Any, Any] = {
-                    "writer": shipping.owner,
-                    "example": _EXAMPLE_ENCODER.encode(example),
-                }
-                pipe.xadd(self.layout.labels, fields, maxlen=1_000_000, approximate=True)
-        keys: list[str] = []
-        args: list[bytes | str | int] = [self.state_ttl_s]
-        for key, state in states.items():
-            due = state.next_due_ms()
-            keys += (self.layout.contact(key), self.layout.timers(partitions[key]))
-            args += (encode_state(state), key, -1 if due is None else due)
-        if keys:
-            self._write_states(keys=keys, args=args, client=pipe)
-        for trigger in triggers:
-            pipe.xadd(
-                self.layout.triggers,
-                {"id": trigger.trigger_id, "json": encode_trigger(trigger)},
-                maxlen=1_000_000,
-                approximate=True,
-            )
-        for name, amount in counters.items():
-            if amount:
-                pipe.hincrby(self.layout.stats, name, amount)
-        for stage, amount in stage_moves.items():
-            if amount:
-                pipe.hincrby(self.layout.stages, stage, amount)
-        self._execute(pipe)
-
-    def _write_states(self, **kwargs: Any) -> None:
-        self._write_states_script(**kwargs)
+                commit["lease"] = [layout.model_trainer, shipping.owner, shipping.lease_ms]
+            if shipping.labels:
+                examples = [
+                    [shipping.owner, blob(_EXAMPLE_ENCODER.encode(e))] for e in shipping.labels
+                ]
+                commit["labels"] = [layout.labels, 1_000_000, examples]
+        args[0] = _COMMIT_ENCODER.encode(commit)
+        try:
+            reply = self._commit_script(keys=[layout.marker], args=args)
+        except redis.ResponseError as exc:
+            if "PULSE_LOST_DATA" in str(exc):
+                raise StateError(
+                    f"Redis lost pulse's data under the running flow (the run marker "
+                    f"`{layout.marker}` is gone: restarted without persistence, or flushed); "
+                    "stopping rather than carry on from empty state"
+                ) from exc
+            raise StateError(f"Redis refused the batch commit: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StateError(f"Redis batch commit failed: {exc}") from exc
+        if reply in (b"applied", "applied"):
+            self.retried_commits += 1
+            log.warning("a retried batch commit had already been applied: nothing written twice")
+            return False
+        return True
 
     def load_model(self, spec: ModelSpec) -> LeadModel:
         """The saved model, or a new one when none is saved or its settings changed."""
@@ -301,6 +436,20 @@ class ContactStore:
             return call()
         except redis.RedisError as exc:
             raise StateError(f"Redis call failed: {exc}") from exc
+
+
+def _encode_position(position: StreamPosition) -> str:
+    """A stream position as Redis keeps it (text: the ends exceed Lua's exact integers).
+
+    >>> _decode_position(_encode_position(StreamPosition(7, 2**62)))
+    StreamPosition(read_to=7, released_before_ms=4611686018427387904)
+    """
+    return f"{position.read_to}:{position.released_before_ms}"
+
+
+def _decode_position(raw: bytes) -> StreamPosition:
+    read_to, _, released = raw.decode().partition(":")
+    return StreamPosition(int(read_to), int(released))
 
 
 def _ints(raw: Mapping[bytes, bytes]) -> dict[str, int]:

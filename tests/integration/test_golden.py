@@ -3,13 +3,15 @@
 Each `tests/golden/*.yaml` holds `events`, `expect` (trigger, contact, ts), and
 optionally `until` (event time reached at end of input), `rules` (a whole rules
 file) or `rules_patch` (text replacements in the default pack). Every file is
-replayed with batch sizes 1 and 1000: the triggers must be exactly those listed.
+replayed with batch sizes 1 and 1000: the triggers must be exactly those listed
+(an optional fourth element of an expected trigger names fields it must carry).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 import yaml
@@ -36,8 +38,16 @@ def test_golden_file_fires_exactly_the_expected_triggers(
     triggers = replay(events, rules=rules, batch_size=batch_size, until=spec.get("until"))
 
     fired = sorted((t.trigger, t.contact_id, t.ts) for t in triggers)
-    expected = sorted(tuple(e) for e in spec["expect"])
+    expected = sorted(tuple(e[:3]) for e in spec["expect"])
     assert fired == expected, spec["description"]
+    # A fourth element names fields the trigger must carry, e.g. `{stage: customer}`.
+    by_key = {(t.trigger, t.contact_id, t.ts): msgspec.to_builtins(t) for t in triggers}
+    for trigger, contact, ts, *fields in spec["expect"]:
+        for name, value in (fields[0] if fields else {}).items():
+            got = by_key[(trigger, contact, ts)][name]
+            if isinstance(value, dict):  # a mapping lists the keys that must match
+                got = {k: got.get(k) for k in value}
+            assert got == value, (trigger, contact, name)
 
 
 def test_golden_files_cover_every_trigger_kind() -> None:

@@ -7,16 +7,15 @@ drives them alternately, batch by batch, each with its own partition of contacts
 from __future__ import annotations
 
 import zlib
-from itertools import islice
 
 import redis
 
+from pulse.batch import SourceBatch, batch_events
 from pulse.connectors.generator import GeneratorConfig, generate_events
-from pulse.engine import Engine, SourceBatch
+from pulse.engine import Engine
 from pulse.events import Event
 from pulse.rules import default_rules_path, parse_rules
 from pulse.state import ContactStore, KeyLayout
-from pulse.watermark import Watermark
 
 RULES = parse_rules(
     default_rules_path()
@@ -26,18 +25,7 @@ RULES = parse_rules(
 
 
 def _batches(events: list[Event], partition: str, size: int = 200) -> list[SourceBatch]:
-    watermark = Watermark(RULES.allowed_lateness_ms)
-    batches = []
-    iterator = iter(events)
-    while chunk := list(islice(iterator, size)):
-        marks = [watermark.observe(e.ts_ms) for e in chunk]
-        batches.append(
-            SourceBatch(
-                partition=partition, events=chunk, watermarks=marks,
-                watermark_ms=watermark.current_ms,
-            )
-        )  # fmt: skip
-    return batches
+    return list(batch_events(events, partition, RULES.allowed_lateness_ms, size))
 
 
 def _split(config: GeneratorConfig) -> tuple[list[Event], list[Event]]:
@@ -100,7 +88,8 @@ import json, sys, time, zlib
 from itertools import islice
 import redis
 from pulse.connectors.generator import GeneratorConfig, generate_events
-from pulse.engine import Engine, SourceBatch
+from pulse.batch import batch_events
+from pulse.engine import Engine
 from pulse.rules import default_rules_path, parse_rules
 from pulse.state import ContactStore, KeyLayout
 from pulse.watermark import Watermark
@@ -116,12 +105,10 @@ engine = Engine(rules, ContactStore(redis.Redis.from_url(url), KeyLayout(prefix)
 watermark = Watermark(rules.allowed_lateness_ms)
 client = redis.Redis.from_url(url)
 
-def run(part_events):
-    iterator = iter(part_events)
-    while chunk := list(islice(iterator, 100)):
-        marks = [watermark.observe(e.ts_ms) for e in chunk]
-        engine.process([SourceBatch(partition=f"p{part}", events=chunk, watermarks=marks,
-                                    watermark_ms=watermark.current_ms)])
+def run(part_events, is_final=False):
+    for batch in batch_events(part_events, f"p{part}", rules.allowed_lateness_ms, 100,
+                              watermark=watermark, is_final=is_final):
+        engine.process([batch])
 
 # Both processes run their first half, meet, then run the second: so each is
 # sure to overlap the other, whatever the machine's speed.
@@ -131,7 +118,7 @@ client.incr(prefix + ":barrier")
 deadline = time.monotonic() + 120
 while int(client.get(prefix + ":barrier")) < 2 and time.monotonic() < deadline:
     time.sleep(0.05)
-run(events[half:])
+run(events[half:], is_final=True)
 role = engine.role
 print(json.dumps({"owner": role.owner, "trainer": role.is_trainer, "version": role.version,
                   "labels": role.model.labels}))

@@ -19,8 +19,10 @@ the input. `sort_by_event_time` is that sort (`pulse replay --sort`).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import logging
+import os
 import queue
 import sys
 import threading
@@ -32,7 +34,7 @@ from typing import IO
 import msgspec
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from pulse.engine import SourceBatch
+from pulse.batch import SourceBatch
 from pulse.errors import ConnectorError, EventError
 from pulse.events import EventDecoder, Rejected, parse_ts
 from pulse.watermark import Watermark
@@ -86,6 +88,9 @@ class BatchBuilder:
         self.disorder_hint = disorder_hint
         self.events_seen = 0
         self.events_behind = 0
+        self.stream = ""
+        """The position stream records come from now (a file's identity; "" for none)."""
+        self._read_to: dict[str, int] = {}
         self._has_warned = False
         self._batch = self._new()
 
@@ -94,26 +99,29 @@ class BatchBuilder:
 
     def add(self, raw: bytes, where: str, offset: int) -> None:
         """Decode one raw record; a bad one becomes a dead letter."""
+        self._read_to[self.stream] = offset + 1
         try:
             event = self.decoder.decode(raw)
         except EventError as exc:
             self._batch.rejected.append(_rejected(str(exc), raw, where, offset))
             return
-        before = self.watermark.observe(event.ts_ms)
         self.events_seen += 1
-        if event.ts_ms < before:
+        if event.ts_ms < self.watermark.current_ms:
             self.events_behind += 1
-        self._batch.watermarks.append(before)
-        self._batch.events.append(event)
+        self.watermark.hold(event, self.stream, offset)
 
     def reject(self, reason: str, raw: bytes, where: str, offset: int) -> None:
         """Record input refused before decoding (an oversized line)."""
+        self._read_to[self.stream] = offset + 1
         self._batch.rejected.append(_rejected(reason, raw, where, offset))
 
     def take(self) -> SourceBatch:
         """The batch so far, with the current watermark; starts a new one."""
         batch = self._batch
+        batch.take_released(self.watermark.release())
         batch.watermark_ms = self.watermark.current_ms
+        batch.released_before_ms = self.watermark.released_before_ms
+        batch.read_to = dict(self._read_to)  # every stream: the end of input moves them all
         self._batch = self._new()
         if not self._has_warned and self.events_seen >= _DISORDER_MIN_EVENTS:
             self._warn_if_disordered()
@@ -174,6 +182,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
 
     def _open(self, offset: int, line: int) -> None:
         self._path = self._paths[self._index]
+        self._builder.stream = file_stream_id(self._path)
         self._file, self._is_gzip = open_input(self._path)
         self._is_broken = False
         self._offset = offset
@@ -245,6 +254,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
             self._awake = datetime.now(UTC) + timedelta(seconds=_IDLE_S)
             return [self._builder.take()]
         self._is_done = True
+        self._builder.watermark.finish()
         final = self._source.final_watermark_ms
         if final is not None and final > self._builder.watermark.current_ms:
             self._builder.watermark.max_ts_ms = final + self._builder.watermark.lateness_ms
@@ -363,6 +373,23 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         resume = resume_state if isinstance(resume_state, _Resume) else None
         resume = resume or _Resume(0, 0, Watermark(self.lateness_ms))
         return _FilePartition(self.paths, resume, self)  # type: ignore[return-value]
+
+
+def file_stream_id(path: str) -> str:
+    """The position stream of an input file: its real path and a hash of its first line.
+
+    Replaying the same file finds the positions it committed; another file at the same
+    path (its first line differs) starts afresh. Appending to a file keeps its identity.
+    """
+    stream, _ = open_input(path)
+    try:
+        first = stream.readline(4096)
+    except _GZIP_ERRORS:
+        first = b""
+    finally:
+        stream.close()
+    digest = hashlib.blake2b(first, digest_size=8).hexdigest()
+    return f"file:{os.path.realpath(path)}#{digest}"
 
 
 def open_input(path: str) -> tuple[io.BufferedIOBase, bool]:

@@ -49,6 +49,7 @@ from typing import IO, Any, NamedTuple
 import msgspec
 import orjson
 
+from pulse.connectors.traffic import hot_rows
 from pulse.errors import ConfigError
 from pulse.events import Event, parse_ts
 
@@ -104,6 +105,11 @@ class GeneratorConfig(msgspec.Struct, frozen=True):
     """Zipf-like exponent of per-contact activity; 0 gives every contact the same budget."""
     anonymous_share: float = 0.15
     """Share of contacts that never identify and carry only an `anonymous_id`."""
+    rate_per_s: float = 0.0
+    """When positive, dense traffic instead of journeys: this many events per second of
+    event time, contacts drawn from a Zipf law (see `pulse.connectors.traffic`)."""
+    hot_share: float = 0.14
+    """With `rate_per_s`: the share of all events sent by the busiest contact."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -115,6 +121,10 @@ class GeneratorConfig(msgspec.Struct, frozen=True):
             problems.append(f"span_days must be positive, got {self.span_days}")
         if not self.skew >= 0:
             problems.append(f"skew must not be negative, got {self.skew}")
+        if not self.rate_per_s >= 0:
+            problems.append(f"rate_per_s must not be negative, got {self.rate_per_s}")
+        if not 0 < self.hot_share < 1:
+            problems.append(f"hot_share must be in 0..1 (exclusive), got {self.hot_share}")
         if not 0 <= self.anonymous_share <= 1:
             problems.append(f"anonymous_share must be in 0..1, got {self.anonymous_share}")
         # Outside these the decoder rejects the timestamps as seconds or garbage.
@@ -708,6 +718,8 @@ def _build(config: GeneratorConfig) -> _Stream:
 def _build_journeys(config: GeneratorConfig) -> _Stream:
     rng = Random(config.seed)
     catalogue = _Catalogue(rng)
+    if config.rate_per_s > 0:
+        return _build_hot(config, rng, catalogue)
     rows: list[_Row] = []
     contact_ids: list[str | None] = []
     anonymous_ids: list[str] = []
@@ -723,6 +735,21 @@ def _build_journeys(config: GeneratorConfig) -> _Stream:
             rows.extend(journey.rows(budget))
     rows.sort(key=itemgetter(0))  # stable, so equal times keep contact and journey order
     return _Stream(rows, contact_ids, anonymous_ids)
+
+
+def _build_hot(config: GeneratorConfig, rng: Random, catalogue: _Catalogue) -> _Stream:
+    """Dense Zipf traffic with a hot head contact (`hot_rows`), all contacts identified."""
+    rows = hot_rows(
+        contacts=config.contacts,
+        events=config.events,
+        start_ms=config.start_ms,
+        rate_per_s=config.rate_per_s,
+        hot_share=config.hot_share,
+        seed=config.seed,
+        pick_product=catalogue.pick,
+    )
+    anonymous_ids = [f"{rng.getrandbits(64):016x}" for _ in range(config.contacts)]
+    return _Stream(rows, [f"c{ci + 1}" for ci in range(config.contacts)], anonymous_ids)
 
 
 def _iso(ts_ms: int) -> str | None:

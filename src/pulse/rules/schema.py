@@ -127,10 +127,16 @@ class SalesReady(_Trigger, frozen=True, tag="sales_ready"):
 
 
 class Rescue(_Trigger, frozen=True, tag="rescue"):
-    """An engaged contact (`min_events_30d`) silent for `silent_for`; once per episode."""
+    """An engaged contact silent for `silent_for`; once per silence.
+
+    Engaged is checked when the silence ends the wait (not when it began): at least
+    `min_events_30d` of its own events in the 30 days before it fell silent, over at
+    least `min_sessions_30d` sessions, so a one-visit contact is not "rescued".
+    """
 
     silent_for: Duration = _dur("14d")
     min_events_30d: int = 5
+    min_sessions_30d: int = 2
 
 
 class LostCustomer(_Trigger, frozen=True, tag="lost_customer"):

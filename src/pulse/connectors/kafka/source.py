@@ -38,7 +38,7 @@ from pulse.connectors.kafka.faults import failpoint
 from pulse.connectors.kafka.loop import LoopKind, acquire_loop
 from pulse.connectors.kafka.settings import KafkaSettings, start_position
 from pulse.connectors.kafka.spread import PartitionSpread
-from pulse.engine import SourceBatch
+from pulse.batch import SourceBatch
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
 from pulse.watermark import Watermark
@@ -118,6 +118,7 @@ class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
         self._tp = TopicPartition(source.settings.topic, index)
         watermark = resume.watermark if resume is not None else Watermark(source.lateness_ms)
         self._builder = BatchBuilder(self._name, source.decoder, watermark)
+        self._builder.stream = f"kafka:{self._name}"
         self._is_done = False
         self._awake: datetime | None = None
         self._emitted_ms = watermark.current_ms
@@ -237,6 +238,7 @@ class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
     def _finish(self) -> list[SourceBatch]:
         self._is_done = True
         watermark = self._builder.watermark
+        watermark.finish()
         final = self._source.final_watermark_ms
         if final is not None and final > watermark.current_ms:
             watermark.max_ts_ms = final + watermark.lateness_ms
