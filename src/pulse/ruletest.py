@@ -15,7 +15,7 @@ events:
 expect:
   triggers:                    # exactly these fire: [trigger, contact, at], or a mapping
     - [abandon_cart, c1, +50m] # that may add `reason` (a subset the trigger must carry)
-  scores: {c1: 16}             # at `expect.at`, `until` or the last event: the blended score
+  scores: {c1: 15.94}          # at `expect.at`, `until` or the last event: the blended score
   stages: {c1: decision}
 ```
 
@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import msgspec
 import orjson
@@ -54,6 +55,7 @@ __all__ = [
     "RuleCase",
     "find_cases",
     "format_report",
+    "junit_xml",
     "load_cases",
     "parse_when",
     "run_cases",
@@ -442,6 +444,45 @@ def format_report(results: list[CaseResult], elapsed_s: float, *, verbose: bool 
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "no cases"
     lines.append(f" {summary} in {elapsed_s:.2f}s ".center(72, "="))
     return "\n".join(lines)
+
+
+def junit_xml(results: list[CaseResult], elapsed_s: float) -> bytes:
+    """The results as a JUnit XML report for CI: one `testcase` per case.
+
+    A failed case carries a `failure`, a case that could not run an `error`, each
+    with the report's details as text.
+
+    >>> xml = junit_xml([CaseResult(id="rules/tests/a.yaml::one", outcome="passed"),
+    ...                  CaseResult(id="rules/tests/a.yaml::two", outcome="failed",
+    ...                             details=["score of `c1`: expected 16, got 15.94"])], 1.5)
+    >>> b'failures="1"' in xml and b'classname="rules/tests/a.yaml" name="two"' in xml
+    True
+    """
+    counts = {o: sum(r.outcome == o for r in results) for o in ("failed", "error")}
+    suite = ElementTree.Element(
+        "testsuite",
+        name="pulse test",
+        tests=str(len(results)),
+        failures=str(counts["failed"]),
+        errors=str(counts["error"]),
+        skipped="0",
+        time=f"{elapsed_s:.3f}",
+    )
+    for result in results:
+        classname, _, name = result.id.rpartition("::")
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=classname or result.id, name=name,
+            time=f"{result.elapsed_s:.3f}",
+        )  # fmt: skip
+        if result.outcome != "passed":
+            tag = "failure" if result.outcome == "failed" else "error"
+            first = result.details[0] if result.details else result.outcome
+            problem = ElementTree.SubElement(case, tag, message=first)
+            problem.text = "\n".join(filter(None, [result.description, *result.details]))
+    root = ElementTree.Element("testsuites")
+    root.append(suite)
+    xml: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 def _shown(path: Path) -> str:

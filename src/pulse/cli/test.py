@@ -1,6 +1,7 @@
 """`pulse test`: run rule tests (`rules/tests/*.yaml`) and report like pytest.
 
 Exit status: 0 when every case passes, 1 when any fails or cannot run.
+`--junitxml FILE` also writes the results as JUnit XML for CI.
 """
 
 from __future__ import annotations
@@ -30,11 +31,19 @@ def register(commands: Any) -> None:
     test.add_argument("--redis-url", help="Redis to run in; default: a private redis-server")
     test.add_argument("-k", dest="keyword", help="only cases whose id contains this text")
     test.add_argument("-q", "--quiet", action="store_true", help="report failures only")
+    test.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report (CI)")
     test.set_defaults(func=_test)
 
 
 def _test(args: argparse.Namespace) -> int:
-    from pulse.ruletest import CaseResult, find_cases, format_report, load_cases, run_cases
+    from pulse.ruletest import (
+        CaseResult,
+        find_cases,
+        format_report,
+        junit_xml,
+        load_cases,
+        run_cases,
+    )
 
     paths = args.paths or [default_rules_path().parent / "tests"]
     override = Path(args.rules) if args.rules else None
@@ -58,6 +67,9 @@ def _test(args: argparse.Namespace) -> int:
                 colour = "green" if result.outcome == "passed" else "red"
                 line = f"{escape(result.id)} [{colour}]{result.outcome.upper()}[/]"
                 out.print(line, soft_wrap=True)
-    report = format_report(results, time.perf_counter() - started, verbose=False)
+    elapsed_s = time.perf_counter() - started
+    report = format_report(results, elapsed_s, verbose=False)
     out.print(escape(report), soft_wrap=True)
+    if args.junitxml:
+        Path(args.junitxml).write_bytes(junit_xml(results, elapsed_s))
     return 0 if all(r.outcome == "passed" for r in results) else 1
