@@ -255,7 +255,7 @@ def uci() -> dict[str, Any]:
     then learned at once (a checkpoint per session).
     """
     source = DATA / "uci-online-shoppers-intention" / "online_shoppers_intention.csv"
-    spec = ModelSpec(warmup_labels=200, weight=1e9)
+    spec = ModelSpec(warmup_labels=200)
     model = LeadModel(spec, vector_names=UCI_NAMES, points_feature="rule_points")
     model.record_history = True
     rows: list[Observed] = []
