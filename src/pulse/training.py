@@ -11,12 +11,21 @@ over from the last published model and the unread labels.
 
 With one process the single engine is the trainer and reads nobody's labels:
 learning is then exactly as deterministic as the engine itself.
+
+The lease holder is named by where the engine runs, not by a random id: host,
+process index (`PULSE_PROCESS_ID`, or bytewax's `-i`) and the engine's worker
+number in the process. A process restarted after a crash has the same name, so
+it takes its own lease back at once and learns exactly what the dead one would
+have (the model it resumes from was committed with the state it resumes from).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import os
+import socket
+import sys
 
 from pulse.model import Example, LeadModel
 from pulse.rules import ModelSpec
@@ -30,12 +39,36 @@ TRAINER_LEASE_MS = 30_000
 """How long a trainer that stops committing keeps the role (wall time)."""
 
 
+_workers = itertools.count()
+
+
+def worker_name() -> str:
+    """A name for the next engine of this process, the same after a restart.
+
+    >>> worker_name().count(":")
+    2
+    """
+    process = os.environ.get("PULSE_PROCESS_ID") or _bytewax_process_id()
+    return f"{socket.gethostname()}:{process}:{next(_workers)}"
+
+
+def _bytewax_process_id() -> str:
+    """The `-i N` of `python -m bytewax.run ... -i N`, or 0 for a single process."""
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg in ("-i", "--process-id") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--process-id="):
+            return arg.split("=", 1)[1]
+    return "0"
+
+
 class ModelRole:
     """One engine's part in training: trainer or loader, and the model it predicts with."""
 
-    def __init__(self, store: ContactStore, spec: ModelSpec) -> None:
+    def __init__(self, store: ContactStore, spec: ModelSpec, owner: str | None = None) -> None:
         self.store = store
-        self.owner = uuid.uuid4().hex
+        self.owner = owner or worker_name()
         self.model = store.load_model(spec)
         self.version = store.model_version()
         self.is_trainer = store.claim_trainer(self.owner, TRAINER_LEASE_MS)
