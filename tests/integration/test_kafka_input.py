@@ -71,16 +71,20 @@ def test_every_hostile_record_is_a_dead_letter_and_the_flow_goes_on(
     assert stats["rejected"] == len(HOSTILE)
 
 
-def read(src: KafkaSource, want_events: int) -> list[SourceBatch]:
-    """Read every partition of `src` as bytewax would, until `want_events` came."""
+def read(src: KafkaSource) -> list[SourceBatch]:
+    """Read every partition of `src` to its end, as bytewax would."""
     parts = [src.build_part("read_events", name, None) for name in src.list_parts()]
     batches: list[SourceBatch] = []
+    reading = list(parts)
     deadline = time.monotonic() + 30.0
     try:
-        while sum(len(b.events) for b in batches) < want_events:
-            assert time.monotonic() < deadline, "the events did not all arrive"
-            for part in parts:
-                batches += part.next_batch()
+        while reading:
+            assert time.monotonic() < deadline, "the partitions did not reach their end"
+            for part in list(reading):
+                try:
+                    batches += part.next_batch()
+                except StopIteration:
+                    reading.remove(part)
     finally:
         for part in parts:
             part.close()
@@ -103,15 +107,16 @@ def test_contacts_spread_over_partitions_are_counted_and_reported(
     for partition, values in by_partition.items():
         send_raw(kafka_bootstrap, topic, values, partition=partition)
 
-    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic=topic)
+    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic=topic, stop_at_end=True)
     src = KafkaSource(settings, EventDecoder(), 60_000, batch_size=100)
     log = logging.getLogger("pulse.kafka")
     log.addHandler(caplog.handler)  # `pulse run` stops this logger from propagating
     try:
         with caplog.at_level(logging.WARNING, logger="pulse.kafka"):
-            read(src, 400)
+            batches = read(src)
     finally:
         log.removeHandler(caplog.handler)
+    assert sum(len(b.events) for b in batches) == 400
     # A set: the record may reach the capture both directly and through the root logger.
     warnings = {r.getMessage() for r in caplog.records if "key" in r.getMessage()}
     if is_keyed:

@@ -309,6 +309,7 @@ class _StdinPartition(StatefulSourcePartition[SourceBatch, None]):
                 break
             if line is None:
                 self._is_done = True
+                self._builder.watermark.finish()  # release the events still held
                 break
             if isinstance(line, ConnectorError):
                 self._builder.reject(str(line), b"", f"<stdin>:{self._line + 1}", self._line)
