@@ -311,7 +311,7 @@ def test_replay_with_sort_gives_the_triggers_of_the_file_in_time_order(
     assert sorted_run == in_order
     assert [r for r in caplog.records if r.name == "pulse.input"] == []
     assert (tmp_path / "out" / "by-contact.sorted.jsonl").exists()
-    assert counters(redis_url, f"{prefix}b").get("stale", 0) == 0
+    assert counters(redis_url, f"{prefix}b").get("late", 0) == 0
 
 
 def test_sort_of_stdin_is_refused_with_one_line(

@@ -135,8 +135,8 @@ class BatchBuilder:
         log.warning(
             "%s: %d of %d events so far arrived more than the allowed lateness (%gs) "
             "behind the newest event time: the input is not in event-time order. Such "
-            "events are applied late (timers may have fired already) or dead-lettered "
-            "as `stale`. %s",
+            "events are applied late, after timers they should have cancelled may have "
+            "fired. %s",
             self.partition, self.events_behind, self.events_seen, lateness_s,
             self.disorder_hint,
         )  # fmt: skip

@@ -4,7 +4,7 @@ pulse keeps a watermark per partition and applies a contact's events in the
 order its partition delivers them, so it needs every event of one contact on
 one partition: producers key records by contact (`pulse produce` does). An
 unkeyed producer spreads a contact's events over partitions; they then arrive
-out of order and many are applied late or dead-lettered as `stale`.
+out of order and many are applied late.
 
 `PartitionSpread` notices that cheaply: it reads the contact of one record in
 `sample_every` (by offset), remembers which partition each sampled contact came
@@ -90,8 +90,9 @@ class PartitionSpread:
         log.warning(
             "Kafka topic `%s`: the events of one contact arrive on partitions %d and %d: "
             "the producer does not key records by contact. pulse orders events per "
-            "partition, so such events arrive out of order and many are applied late or "
-            "dead-lettered as `stale`. Key each record by its `contact_id` (its "
+            "partition, so such events arrive out of order and many are applied late, "
+            "after timers they should have cancelled may have fired. Key each record by "
+            "its `contact_id` (its "
             "`anonymous_id` when it has none), as `pulse produce` does.",
             self.topic, first, partition,
         )  # fmt: skip
