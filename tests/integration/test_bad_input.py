@@ -320,3 +320,15 @@ def test_sort_of_stdin_is_refused_with_one_line(
     args = ["run", "-i", "-", "--sort", "--redis-url", redis_url, "--prefix", prefix]
     assert main(args) == 2
     assert "`--sort` needs input files" in capsys.readouterr().err
+
+
+def test_run_with_input_and_sort_replays_in_event_time_order(
+    by_contact: Path, tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    args = ["run", "-i", str(by_contact), "--sort", "--quiet", "--redis-url", redis_url,
+            "--prefix", prefix, "--dead-letters", str(tmp_path / "run" / "dead.jsonl")]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "run" / "by-contact.sorted.jsonl").exists()
+    stats = counters(redis_url, prefix)
+    assert stats["events"] == GENERATED.events
+    assert stats.get("late", 0) == 0
