@@ -67,7 +67,9 @@ def _snapshot(client: redis.Redis, prefix: str) -> dict[str, object]:
         "triggers": sorted(triggers, key=lambda t: t["trigger_id"]),
         "stats": stats,
         "stages": client.hgetall(layout.stages),
-        "states": {k.decode().split(":", 1)[1]: v for k, v in zip(keys, client.mget(keys))},
+        "states": {
+            k.decode().split(":", 1)[1]: v for k, v in zip(keys, client.mget(keys), strict=True)
+        },
         "model": client.get(layout.model),
         "model_quality": client.hgetall(layout.model_quality),
     }
