@@ -100,7 +100,7 @@ def replay(redis_url: str, prefix: str, tmp_path: Path) -> Replay:
     """Run the real dataflow over an events file; returns the triggers it wrote.
 
     Keyword options: `rules` (YAML text, default the shipped pack), `batch_size`,
-    `until` (ISO time the watermark reaches at end of input), `prefix`.
+    `until` (ISO time the watermark reaches at end of input), `key_prefix`, `redis_url`.
     """
 
     def run(
@@ -110,6 +110,7 @@ def replay(redis_url: str, prefix: str, tmp_path: Path) -> Replay:
         batch_size: int = 1000,
         until: str | None = None,
         key_prefix: str | None = None,
+        redis_url: str = redis_url,
     ) -> list[Trigger]:
         text = rules if rules is not None else default_rules_path().read_text()
         rules_path = tmp_path / f"rules-{uuid.uuid4().hex[:6]}.yaml"
