@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -241,6 +244,49 @@ def test_hostile_line_is_an_event_error_with_its_reason(line: Hostile) -> None:
         decode_event(line.raw)
     assert line.reason.lower() in str(caught.value).lower()
     assert len(str(caught.value)) < 300  # a hostile value never floods the reason
+
+
+SMALL_STACK_DECODE = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from hostile import HOSTILE
+from pulse.errors import EventError
+from pulse.events import decode_event
+
+def run() -> None:
+    for line in HOSTILE:
+        try:
+            decode_event(line.raw)
+        except EventError:
+            pass
+    print("ok")
+
+threading.stack_size(256 * 1024)
+thread = threading.Thread(target=run)
+thread.start()
+thread.join()
+"""
+
+
+def test_deep_nesting_is_refused_before_decoding_even_on_a_small_thread_stack() -> None:
+    # msgspec recursing 1,000 levels deep crashed a thread with a 256 KiB stack.
+    done = subprocess.run(
+        [sys.executable, "-c", SMALL_STACK_DECODE, str(Path(__file__).parent)],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout == b"ok\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}',
+     b'{"a":"\\"' + b"[" * 40 + b'"}'],
+)  # fmt: skip
+def test_brackets_inside_strings_do_not_count_as_nesting(raw: bytes) -> None:
+    with pytest.raises(EventError) as caught:
+        decode_event(raw)
+    assert "nested" not in str(caught.value)
 
 
 def test_invalid_utf8_reason_names_the_byte_offset() -> None:

@@ -122,6 +122,9 @@ class _Wire(msgspec.Struct, frozen=True, gc=False):
 _STRING_PROPS = frozenset({"product_id", "order_id", "channel"})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_JSON_DEPTH = MAX_PROPS_DEPTH + 1  # the event object holds `props`
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
 _MIN_TS_MS = 946_684_800_000  # 2000-01-01: smaller numbers are seconds or garbage
 _MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
@@ -173,14 +176,16 @@ class EventDecoder:
         """Decode one event or raise `EventError` saying what is wrong."""
         if len(raw) > self._max_bytes:
             raise EventError(f"event is {len(raw)} bytes, over the {self._max_bytes} byte limit")
+        if raw.count(b"{") + raw.count(b"[") > _MAX_JSON_DEPTH:
+            _check_depth(raw)
         try:
             wire = self._decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise EventError(str(exc)) from exc
         except UnicodeDecodeError as exc:  # msgspec 0.22 lets this one through
             raise EventError(_invalid_utf8(raw, exc)) from exc
-        except RecursionError as exc:
-            raise EventError(f"JSON nests too deeply (pulse accepts {MAX_PROPS_DEPTH})") from exc
+        except RecursionError as exc:  # `_check_depth` should have refused it first
+            raise EventError(f"nested more than {MAX_PROPS_DEPTH} deep") from exc
         return self._validate(wire)
 
     def _validate(self, wire: _Wire) -> Event:
@@ -200,6 +205,30 @@ class EventDecoder:
         _check_props(wire.props)
         event_id = event_id or _derived_id(type_, ts_ms, key, wire.props)
         return Event(event_id, type_, ts_ms, key, contact_id, anonymous_id, wire.props)
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse JSON nested deeper than `_MAX_JSON_DEPTH` before msgspec recurses into it.
+
+    msgspec recurses once per level: deep enough, it raises `RecursionError`, and in a
+    thread with a small stack (256 KiB) it crashes the process first. Brackets inside
+    strings do not count.
+
+    >>> _check_depth(b'{"a":"[[[[","b":[[1]]}')
+    >>> _check_depth(b"[" * 40)
+    Traceback (most recent call last):
+    pulse.errors.EventError: nested more than 32 deep (objects and arrays in the event)
+    """
+    depth = 0
+    for bracket in _BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
+        if bracket.group() in (b"{", b"["):
+            depth += 1
+            if depth > _MAX_JSON_DEPTH:
+                raise EventError(
+                    f"nested more than {MAX_PROPS_DEPTH} deep (objects and arrays in the event)"
+                )
+        else:
+            depth -= 1
 
 
 def _invalid_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -272,7 +301,7 @@ def _check_props(props: dict[str, Any]) -> None:
                 raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
             _as_id(value, f"props.{name}")
         else:
-            count += _check_value(value, "props", name, 1)
+            count += _check_value(value, "props", name)
     if count > MAX_PROPS_VALUES:
         raise EventError(f"`props` holds more than {MAX_PROPS_VALUES} values")
 
@@ -288,8 +317,8 @@ def _check_number(name: str, value: Any, limits: tuple[float, float]) -> None:
         )
 
 
-def _check_value(value: Any, path: str, name: str | int, depth: int) -> int:
-    """Check one value found under `name` in the container at `path` (nested `depth` deep).
+def _check_value(value: Any, path: str, name: str | int) -> int:
+    """Check one value found under `name` in the container at `path`.
 
     Returns how many values a nested object or array holds.
     """
@@ -305,22 +334,22 @@ def _check_value(value: Any, path: str, name: str | int, depth: int) -> int:
                 f"`{_child(path, name)}`: integer {_clip(value)} does not fit in 64 bits"
             )
     elif kind is dict or kind is list:
-        return _check_nested(value, _child(path, name), depth + 1)
+        return _check_nested(value, _child(path, name))
     return 0
 
 
-def _check_nested(value: dict[str, Any] | list[Any], path: str, depth: int) -> int:
+def _check_nested(value: dict[str, Any] | list[Any], path: str) -> int:
     """Check an object or array in `props`; returns how many values it holds, nested included.
 
-    >>> _check_nested({"a": [1, {"b": "x"}]}, "props.x", 2)
+    Its depth is already bounded: `_check_depth` ran on the raw JSON.
+
+    >>> _check_nested({"a": [1, {"b": "x"}]}, "props.x")
     4
     """
-    if depth > MAX_PROPS_DEPTH:
-        raise EventError(f"`{path}`: nested more than {MAX_PROPS_DEPTH} deep")
     items = value.items() if type(value) is dict else enumerate(value)
     count = len(value)
     for name, item in items:
-        count += _check_value(item, path, name, depth)
+        count += _check_value(item, path, name)
     return count
 
 
