@@ -46,6 +46,7 @@ HOSTILE: list[Hostile] = [
     Hostile(_props(b'{"x":' + _deep(10_000, b"[", b"]") + b"}"), "depth", "deep"),
     Hostile(_props(_deep(1_000)), "depth", "deep"),
     Hostile(_props(_deep(33)), "depth", "nested more than 32 deep"),
+    Hostile(b"[" * 250, "depth", "Expected `object`"),  # short: msgspec itself recurses
     Hostile(_props(b'{"x":[' + b"0," * 10_000 + b"0]}"), "size", "values"),
     # NUL, raw and escaped
     Hostile(_HEAD + b'"contact_id":"c\x001"}', "nul", "malformed"),

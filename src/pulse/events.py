@@ -123,6 +123,8 @@ _STRING_PROPS = frozenset({"product_id", "order_id", "channel"})
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_JSON_DEPTH = MAX_PROPS_DEPTH + 1  # the event object holds `props`
+_SHALLOW_BYTES = 256
+"""Lines up to this size nest at most this deep, which msgspec handles on a 128 KiB stack."""
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(rb"[\[\]{}]")
 _MIN_TS_MS = 946_684_800_000  # 2000-01-01: smaller numbers are seconds or garbage
@@ -176,7 +178,9 @@ class EventDecoder:
         """Decode one event or raise `EventError` saying what is wrong."""
         if len(raw) > self._max_bytes:
             raise EventError(f"event is {len(raw)} bytes, over the {self._max_bytes} byte limit")
-        if raw.count(b"{") + raw.count(b"[") > _MAX_JSON_DEPTH:
+        # A short line cannot nest deep enough to hurt msgspec (the props walk bounds
+        # its depth); a long one is scanned when it holds enough brackets.
+        if len(raw) > _SHALLOW_BYTES and raw.count(b"{") + raw.count(b"[") > _MAX_JSON_DEPTH:
             _check_depth(raw)
         try:
             wire = self._decoder.decode(raw)
@@ -211,8 +215,8 @@ def _check_depth(raw: bytes) -> None:
     """Refuse JSON nested deeper than `_MAX_JSON_DEPTH` before msgspec recurses into it.
 
     msgspec recurses once per level: deep enough, it raises `RecursionError`, and in a
-    thread with a small stack (256 KiB) it crashes the process first. Brackets inside
-    strings do not count.
+    thread with a small stack (256 KiB; musl's default is 128 KiB) it crashes the
+    process first. Brackets inside strings do not count.
 
     >>> _check_depth(b'{"a":"[[[[","b":[[1]]}')
     >>> _check_depth(b"[" * 40)
@@ -255,6 +259,8 @@ def _derived_id(type_: str, ts_ms: int, key: str, props: dict[str, Any]) -> str:
 
 
 def _as_id(value: str | int | None, name: str) -> str | None:
+    if type(value) is str and 0 < len(value) <= MAX_ID_CHARS and value.isprintable():
+        return value  # the common case, first: this runs up to five times per event
     if value is None:
         return None
     if type(value) is int:
@@ -264,8 +270,7 @@ def _as_id(value: str | int | None, name: str) -> str | None:
     text = str(value)
     if not 0 < len(text) <= MAX_ID_CHARS:
         raise EventError(f"`{name}` must be 1 to {MAX_ID_CHARS} characters, got {len(text)}")
-    # `isprintable` is the fast common answer; a few printable-looking texts fail it.
-    if not text.isprintable() and (control := _CONTROL.search(text)):
+    if control := _CONTROL.search(text):  # not printable is not always a control character
         raise EventError(f"`{name}` holds control character {control.group()!r}")
     return text
 
@@ -286,22 +291,26 @@ def _clip(value: object, width: int = 40) -> str:
 def _check_props(props: dict[str, Any]) -> None:
     """Type- and range-check the props pulse reads, and bound the shape of all of them.
 
-    One pass over the top level (this runs for every event); nested values are
-    walked by `_check_nested`.
+    One pass over the top level (this runs for every event, so the common cases,
+    text and numbers, are checked inline); nested values are walked by `_check_nested`.
     """
     count = len(props)
     for name, value in props.items():
+        kind = type(value)
         limits = PROP_LIMITS.get(name)
-        if value is None and (limits is not None or name in _STRING_PROPS):
-            continue
         if limits is not None:
-            _check_number(name, value, limits)
+            if value is not None:
+                _check_number(name, value, limits)
         elif name in _STRING_PROPS:
-            if type(value) is not str and type(value) is not int:
-                raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
-            _as_id(value, f"props.{name}")
+            if value is not None:
+                if kind is not str and kind is not int:
+                    raise EventError(f"`props.{name}`: expected a string, got `{value!r:.40}`")
+                _as_id(value, f"props.{name}")
+        elif kind is float or (kind is str and "\x00" not in value):
+            if "\x00" in name:
+                raise EventError("`props`: a key holds a NUL character")
         else:
-            count += _check_value(value, "props", name)
+            count += _check_value(value, "props", name, 1)
     if count > MAX_PROPS_VALUES:
         raise EventError(f"`props` holds more than {MAX_PROPS_VALUES} values")
 
@@ -317,8 +326,8 @@ def _check_number(name: str, value: Any, limits: tuple[float, float]) -> None:
         )
 
 
-def _check_value(value: Any, path: str, name: str | int) -> int:
-    """Check one value found under `name` in the container at `path`.
+def _check_value(value: Any, path: str, name: str | int, depth: int) -> int:
+    """Check one value found under `name` in the container at `path`, `depth` deep.
 
     Returns how many values a nested object or array holds.
     """
@@ -334,22 +343,22 @@ def _check_value(value: Any, path: str, name: str | int) -> int:
                 f"`{_child(path, name)}`: integer {_clip(value)} does not fit in 64 bits"
             )
     elif kind is dict or kind is list:
-        return _check_nested(value, _child(path, name))
+        return _check_nested(value, _child(path, name), depth + 1)
     return 0
 
 
-def _check_nested(value: dict[str, Any] | list[Any], path: str) -> int:
+def _check_nested(value: dict[str, Any] | list[Any], path: str, depth: int) -> int:
     """Check an object or array in `props`; returns how many values it holds, nested included.
 
-    Its depth is already bounded: `_check_depth` ran on the raw JSON.
-
-    >>> _check_nested({"a": [1, {"b": "x"}]}, "props.x")
+    >>> _check_nested({"a": [1, {"b": "x"}]}, "props.x", 2)
     4
     """
+    if depth > MAX_PROPS_DEPTH:
+        raise EventError(f"`{path}`: nested more than {MAX_PROPS_DEPTH} deep")
     items = value.items() if type(value) is dict else enumerate(value)
     count = len(value)
     for name, item in items:
-        count += _check_value(item, path, name)
+        count += _check_value(item, path, name, depth)
     return count
 
 
