@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-kafka test check lint types unit rules-test bench bench-smoke setup redis-server clean
+.PHONY: demo demo-kafka test check lint imports types unit rules-test bench bench-smoke setup redis-server clean
 
 demo: setup redis-server
 	$(BIN)/pulse run
@@ -19,7 +19,7 @@ demo-kafka: setup redis-server
 
 test: check bench-smoke
 
-check: setup redis-server lint types unit rules-test
+check: setup redis-server lint imports types unit rules-test
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ redis-server:
 lint: setup
 	$(BIN)/ruff format --check src dataflows tests bench
 	$(BIN)/ruff check src dataflows tests bench
+
+# The layer contracts in pyproject.toml [tool.importlinter] (README "Layers and the import contract").
+imports: setup
+	$(BIN)/lint-imports --no-cache
 
 types: setup
 	$(BIN)/mypy

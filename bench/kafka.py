@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
-import dataflows.clickstream as clickstream
 import redis
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+import pulse.flow as flow_module
 from harness import events_file, machine, write_json
 from pulse.config import RunConfig
 from pulse.connectors.kafka import KafkaSettings, KafkaSource
@@ -159,12 +159,12 @@ def run_flow_on_kafka(
             batch_size=batch_size, event_loop=loop,
         )  # fmt: skip
         # The flow exactly as `pulse run` builds it, with the source's loop kind swapped.
-        original = clickstream.build_source
-        clickstream.build_source = lambda config, rules: source  # type: ignore[assignment]
+        original = flow_module.build_source
+        flow_module.build_source = lambda config, rules: source  # type: ignore[assignment]
         try:
-            flow, _ = clickstream.build_flow(config, rules)
+            flow, _ = flow_module.build_flow(config, rules)
         finally:
-            clickstream.build_source = original
+            flow_module.build_source = original
         started = time.perf_counter()
         run_main(flow)
         elapsed = time.perf_counter() - started

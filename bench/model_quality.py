@@ -35,7 +35,6 @@ import msgspec
 import orjson
 import redis
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -44,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from pulse import labels as labels_module
 from pulse.config import RunConfig
 from pulse.connectors.generator import GeneratorConfig, write_jsonl
+from pulse.flow import build_flow
 from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes

@@ -1,156 +1,24 @@
-"""The main pulse dataflow: clickstream in, state in Redis, triggers out.
+"""The pulse dataflow for `python -m bytewax.run`, configured by `PULSE_*` variables.
 
-    read_events -> process_batch -> split_dead_letters -> write_triggers / write_dead_letters
+    python -m bytewax.run "dataflows.clickstream:build_flow_from_env()"
 
-Run it with `pulse run` (see the README), or with bytewax directly:
-`python -m bytewax.run "dataflows.clickstream:build_flow_from_env()"`.
+Wiring only: the flow itself is `pulse.flow.build_flow` (the one `pulse run` runs).
 """
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
-import threading
-from collections.abc import Callable
 
-import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.inputs import Source
 
 from pulse.config import RunConfig
-from pulse.connectors.files import JsonlSource
-from pulse.connectors.generated import GeneratedSource
-from pulse.connectors.kafka import DeadLetterSink, KafkaSource, TriggerRelaySink, log_to_stderr
+from pulse.connectors.kafka import log_to_stderr
 from pulse.connectors.kafka import settings_from_env as kafka_settings_from_env
-from pulse.connectors.sinks import ConsoleSink, JsonlSink
-from pulse.engine import Engine, SourceBatch
-from pulse.events import EventDecoder, Rejected, parse_ts
-from pulse.reload import RulesWatcher
-from pulse.rules import Rules, default_rules_path, load_rules
-from pulse.state import ContactStore, KeyLayout, connect
-from pulse.triggers import Trigger
+from pulse.events import parse_ts
+from pulse.flow import build_flow
+from pulse.rules import default_rules_path
 
-BatchHook = Callable[[list[SourceBatch], Engine], None]
-
-
-class EngineFactory:
-    """One `Engine` per worker thread, built on first use (Redis clients are per worker)."""
-
-    def __init__(
-        self,
-        config: RunConfig,
-        rules: Rules,
-        on_batch: BatchHook | None,
-        watcher: RulesWatcher | None = None,
-    ) -> None:
-        self._config = config
-        self._rules = rules
-        self._on_batch = on_batch
-        self._watcher = watcher
-        self._local = threading.local()
-        self.engines: list[Engine] = []
-
-    def engine(self) -> Engine:
-        engine: Engine | None = getattr(self._local, "engine", None)
-        if engine is None:
-            _tune_gc()
-            store = ContactStore(
-                connect(self._config.redis_url),
-                KeyLayout(self._config.prefix),
-                self._config.state_ttl_s,
-            )
-            engine = self._local.engine = Engine(self._rules, store)
-            self.engines.append(engine)
-        return engine
-
-    def close(self) -> None:
-        """Release what the engines hold in Redis (the trainer lease) after a clean stop."""
-        for engine in self.engines:
-            engine.close()
-
-    def process_batch(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
-        engine = self.engine()
-        if self._watcher is not None:
-            engine.swap_rules(self._watcher.poll())  # between batches: one version per batch
-        out = engine.process(batches)
-        if self._on_batch is not None:
-            self._on_batch(batches, engine)
-        return out
-
-
-def _tune_gc() -> None:
-    """Keep the cyclic garbage collector off the hot path of a long-running flow.
-
-    Every batch allocates many short-lived containers (decoded states, events), so
-    the default thresholds run collections constantly over a heap that is mostly
-    long-lived. Freezing what exists at start and collecting less often measured
-    +14-16% replay throughput (bench/replay.py --gc-threshold) and halves the
-    cost of decoding a contact's state.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
-def build_source(config: RunConfig, rules: Rules) -> Source[SourceBatch]:
-    """The configured input: Kafka, JSON Lines files / stdin, or the generator."""
-    if config.kafka is not None:
-        return KafkaSource(
-            config.kafka,
-            EventDecoder(rules.event_types),
-            rules.allowed_lateness_ms,
-            batch_size=config.batch_size,
-            final_watermark_ms=config.until_ms,
-        )
-    if config.inputs:
-        return JsonlSource(
-            config.inputs,
-            EventDecoder(rules.event_types),
-            rules.allowed_lateness_ms,
-            batch_size=config.batch_size,
-            is_live=config.is_live,
-            final_watermark_ms=config.until_ms,
-        )
-    return GeneratedSource(
-        config.generator,
-        rules.allowed_lateness_ms,
-        batch_size=config.batch_size,
-        final_watermark_ms=config.until_ms,
-    )
-
-
-def build_flow(
-    config: RunConfig, rules: Rules | None = None, on_batch: BatchHook | None = None
-) -> tuple[Dataflow, EngineFactory]:
-    """The dataflow for `config`, and the factory holding its per-worker engines."""
-    rules = rules or load_rules(config.rules_path)
-    watcher = None
-    if config.reload_poll_s is not None:
-        watcher = RulesWatcher(config.rules_path, rules, poll_s=config.reload_poll_s)
-        watcher.install_sighup()
-    factory = EngineFactory(config, rules, on_batch, watcher)
-    flow = Dataflow("pulse")
-    batches = op.input("read_events", flow, build_source(config, rules))
-    outputs = op.flat_map_batch("process_batch", batches, factory.process_batch)
-    split = op.branch("split_dead_letters", outputs, lambda item: isinstance(item, Trigger))
-    if config.show_console:
-        op.output("write_console", split.trues, ConsoleSink())
-    if config.triggers_path:
-        op.output("write_triggers", split.trues, JsonlSink(config.triggers_path))
-    # Dead letters are never dropped: to their file, or else to standard error.
-    if config.dead_letters_path:
-        op.output("write_dead_letters", split.falses, JsonlSink(config.dead_letters_path))
-    else:
-        op.output("write_dead_letters", split.falses, ConsoleSink(sys.stderr))
-    kafka = config.kafka
-    if kafka is not None and kafka.output_topic:
-        # The relay reads the triggers from the Redis stream; the items only wake it.
-        keyed = op.map("key_for_relay", split.trues, lambda t: ("relay", t.trigger_id))
-        relay = TriggerRelaySink(kafka, config.redis_url, config.prefix)
-        op.output("relay_triggers", keyed, relay)
-    if kafka is not None and kafka.dead_letter_topic:
-        op.output("write_kafka_dead_letters", split.falses, DeadLetterSink(kafka))
-    return flow, factory
+__all__ = ["build_flow", "build_flow_from_env"]
 
 
 def build_flow_from_env() -> Dataflow:

@@ -18,9 +18,9 @@ import msgspec
 import pytest
 import redis
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 
 from pulse.config import RunConfig
+from pulse.flow import build_flow
 from pulse.redis_server import PrivateRedis, free_port
 from pulse.rules import default_rules_path, parse_rules
 from pulse.triggers import Trigger

@@ -1,14 +1,160 @@
-"""Run configuration: everything `pulse run` and the dataflow need, in one struct."""
+"""Run configuration: everything `pulse run` and the dataflow need, as plain data.
+
+`RunConfig` holds one run's options; the settings of the generator and of Kafka are
+defined here too, beside it, so that this module imports no connector and no Redis
+client (the layers in the README): connectors read their settings from here.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
-from pulse.connectors.generator import GeneratorConfig
-from pulse.connectors.kafka.settings import KafkaSettings
-from pulse.state import DEFAULT_STATE_TTL_S
+from pulse.errors import ConfigError, EventError
+from pulse.events import parse_ts
 
-__all__ = ["RunConfig"]
+__all__ = [
+    "DEFAULT_STATE_TTL_S",
+    "GeneratorConfig",
+    "KafkaSettings",
+    "RunConfig",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "start_position",
+]
+
+DEFAULT_STATE_TTL_S = 400 * 86_400
+"""Idle contacts expire after this long (wall time): longer than `lost_customer` + a return."""
+
+_DAY_MS = 86_400_000
+
+
+class GeneratorConfig(msgspec.Struct, frozen=True):
+    """What to generate; the same config always gives the same bytes."""
+
+    contacts: int = 2_000
+    events: int = 50_000
+    """Exact number of events generated."""
+    start_ms: int = 1_767_225_600_000
+    """Earliest event time, epoch ms (default 2026-01-01T00:00:00Z)."""
+    span_days: float = 120.0
+    seed: int = 7
+    skew: float = 1.2
+    """Zipf-like exponent of per-contact activity; 0 gives every contact the same budget."""
+    anonymous_share: float = 0.15
+    """Share of contacts that never identify and carry only an `anonymous_id`."""
+    rate_per_s: float = 0.0
+    """When positive, dense traffic instead of journeys: this many events per second of
+    event time, contacts drawn from a Zipf law (see `pulse.connectors.traffic`)."""
+    hot_share: float = 0.14
+    """With `rate_per_s`: the share of all events sent by the busiest contact."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.contacts < 1:
+            problems.append(f"contacts must be at least 1, got {self.contacts}")
+        if self.events < 0:
+            problems.append(f"events must not be negative, got {self.events}")
+        if not self.span_days > 0:
+            problems.append(f"span_days must be positive, got {self.span_days}")
+        if not self.skew >= 0:
+            problems.append(f"skew must not be negative, got {self.skew}")
+        if not self.rate_per_s >= 0:
+            problems.append(f"rate_per_s must not be negative, got {self.rate_per_s}")
+        if not 0 < self.hot_share < 1:
+            problems.append(f"hot_share must be in 0..1 (exclusive), got {self.hot_share}")
+        if not 0 <= self.anonymous_share <= 1:
+            problems.append(f"anonymous_share must be in 0..1, got {self.anonymous_share}")
+        # Outside these the decoder rejects the timestamps as seconds or garbage.
+        if not 946_684_800_000 <= self.start_ms <= self.end_ms < 4_102_444_800_000:
+            problems.append("start_ms .. start_ms + span_days must lie in 2000..2100")
+        if problems:
+            raise ConfigError("generator: " + "; ".join(problems))
+
+    @property
+    def end_ms(self) -> int:
+        """First millisecond after the span: every event has `start_ms <= ts < end_ms`."""
+        return self.start_ms + max(1, int(self.span_days * _DAY_MS))
+
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Broker, topics and client options of one run (or one `pulse produce`)."""
+
+    bootstrap: str
+    """Comma-separated `host:port` list."""
+    topic: str = ""
+    """Input topic: one source partition per Kafka partition."""
+    output_topic: str | None = None
+    """Triggers, keyed by contact, relayed from the Redis stream (see `pulse.connectors.kafka`)."""
+    dead_letter_topic: str | None = None
+    """Rejected input, keyed by source partition."""
+    start: str = "earliest"
+    """Where a partition without a snapshot starts: `earliest`, `latest`, or a time."""
+    stop_at_end: bool = False
+    """Stop once every partition has caught up with the end of the topic (replays, tests)."""
+    security_protocol: SecurityProtocol | None = None
+    """Default: inferred, `SASL_*` when a mechanism is set, `*SSL` when a CA file is."""
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    connect_timeout_s: float = 30.0
+    """How long to retry, with backoff, before a broker counts as unreachable."""
+    lag_log_interval_s: float = 10.0
+    """How often each source partition logs its consumer lag."""
+    client_id: str = "pulse"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.bootstrap.strip():
+            problems.append("`bootstrap` is empty: give `host:port`")
+        if self.start not in ("earliest", "latest"):
+            try:
+                parse_ts(_as_ts(self.start))
+            except EventError as exc:
+                problems.append(
+                    f"`start` must be `earliest`, `latest` or a time, got `{self.start}`: {exc}"
+                )
+        if self.sasl_mechanism is not None and not self.sasl_username:
+            problems.append(f"SASL `{self.sasl_mechanism}` needs a username")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            problems.append("a TLS client certificate needs both `ssl_certfile` and `ssl_keyfile`")
+        if self.connect_timeout_s <= 0:
+            problems.append(f"`connect_timeout_s` must be positive, got {self.connect_timeout_s}")
+        if problems:
+            raise ConfigError("Kafka settings: " + "; ".join(problems))
+
+    @property
+    def protocol(self) -> SecurityProtocol:
+        """The security protocol in force (explicit, or inferred from the options)."""
+        if self.security_protocol is not None:
+            return self.security_protocol
+        is_tls = bool(self.ssl_cafile or self.ssl_certfile)
+        if self.sasl_mechanism is not None:
+            return "SASL_SSL" if is_tls else "SASL_PLAINTEXT"
+        return "SSL" if is_tls else "PLAINTEXT"
+
+
+def _as_ts(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def start_position(settings: KafkaSettings) -> Literal["earliest", "latest"] | int:
+    """`earliest`, `latest`, or the start time in epoch milliseconds.
+
+    >>> start_position(KafkaSettings(bootstrap="b:9092", start="2026-01-05T10:00:00Z"))
+    1767607200000
+    """
+    if settings.start in ("earliest", "latest"):
+        return settings.start  # type: ignore[return-value]  # narrowed by the test above
+    return parse_ts(_as_ts(settings.start))
 
 
 class RunConfig(msgspec.Struct, kw_only=True):

@@ -16,16 +16,17 @@ from typing import Any
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pulse import windows
+from pulse.batch import SourceBatch
 from pulse.config import RunConfig
 from pulse.contact import ContactState
-from pulse.engine import Engine, SourceBatch
+from pulse.engine import Engine
 from pulse.features import extract_features
+from pulse.flow import build_flow
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
 from pulse.readback import read_triggers

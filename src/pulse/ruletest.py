@@ -300,7 +300,8 @@ def run_cases(cases: list[RuleCase], redis_url: str) -> Iterator[CaseResult]:
 
 def _run_case(case: RuleCase, client: redis.Redis, redis_url: str, scratch: Path) -> CaseResult:
     from bytewax.testing import run_main
-    from dataflows.clickstream import build_flow
+
+    from pulse.flow import build_flow
 
     check = check_rules(case.rules_text, case.rules_source)
     if check.rules is None:

@@ -11,12 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pulse.batch import SourceBatch
 from pulse.connectors.files import (
     FILES_PARTITION,
     JsonlSource,
     sort_by_event_time,
 )
-from pulse.engine import SourceBatch
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
 

@@ -22,7 +22,6 @@ import orjson
 import pytest
 import redis
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 from kafka_tools import (
     comparable,
     create_topic,
@@ -33,14 +32,15 @@ from kafka_tools import (
     unique,
 )
 
+from pulse.batch import SourceBatch
 from pulse.cli import main
 from pulse.config import RunConfig
 from pulse.connectors.generator import GeneratorConfig, write_jsonl
 from pulse.connectors.kafka import KafkaResume, KafkaSettings, KafkaSource, TriggerRelay
 from pulse.connectors.kafka.client import partition_for
 from pulse.connectors.kafka.produce import contact_key
-from pulse.engine import SourceBatch
 from pulse.events import EventDecoder, parse_ts
+from pulse.flow import build_flow
 from pulse.redis_server import free_port
 from pulse.rules import parse_rules
 from pulse.state import ContactStore, KeyLayout, connect

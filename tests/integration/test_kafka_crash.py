@@ -28,7 +28,6 @@ from pathlib import Path
 import pytest
 import redis
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 from kafka_tools import comparable, rules_without_model, triggers_on, unique
 
 from pulse.config import RunConfig
@@ -36,6 +35,7 @@ from pulse.connectors.generator import GeneratorConfig, generate_lines
 from pulse.connectors.kafka import KafkaSettings
 from pulse.connectors.kafka.produce import produce_lines
 from pulse.events import parse_ts
+from pulse.flow import build_flow
 from pulse.rules import parse_rules
 from pulse.state import ContactStore, KeyLayout
 from pulse.triggers import Trigger

@@ -16,14 +16,14 @@ import orjson
 import pytest
 import redis
 from bytewax.testing import run_main
-from dataflows.clickstream import build_flow
 from kafka_tools import create_topic, rules_without_model, send_raw, unique
 
 from hostile import HOSTILE
+from pulse.batch import SourceBatch
 from pulse.config import RunConfig
 from pulse.connectors.kafka import KafkaSettings, KafkaSource
-from pulse.engine import SourceBatch
 from pulse.events import EventDecoder
+from pulse.flow import build_flow
 from pulse.rules import parse_rules
 from pulse.state import ContactStore, KeyLayout
 

@@ -86,9 +86,9 @@ def test_model_learns_the_same_labels_whatever_the_batch_size(
     redis_url: str, tmp_path: Path
 ) -> None:
     from bytewax.testing import run_main
-    from dataflows.clickstream import build_flow
 
     from pulse.config import RunConfig
+    from pulse.flow import build_flow
 
     events = tmp_path / "events.jsonl"
     write_jsonl(GeneratorConfig(contacts=150, events=5000, span_days=60, seed=4), events)

@@ -15,7 +15,8 @@ import orjson
 import pytest
 import redis
 
-from pulse.engine import Engine, SourceBatch
+from pulse.batch import SourceBatch
+from pulse.engine import Engine
 from pulse.events import decode_event
 from pulse.rules import default_rules_path, parse_rules
 from pulse.state import ContactStore, KeyLayout, connect

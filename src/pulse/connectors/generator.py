@@ -46,11 +46,10 @@ from pathlib import Path
 from random import Random
 from typing import IO, Any, NamedTuple
 
-import msgspec
 import orjson
 
+from pulse.config import GeneratorConfig
 from pulse.connectors.traffic import hot_rows
-from pulse.errors import ConfigError
 from pulse.events import Event, parse_ts
 
 __all__ = ["GeneratorConfig", "generate_events", "generate_lines", "write_jsonl"]
@@ -89,54 +88,6 @@ _Step = tuple[int, str, dict[str, Any]]
 """One event inside a session: (ms since the session started, type, props)."""
 _Session = tuple[list[_Step], int]
 """A session's events and its duration; events past the duration are deferred (refunds)."""
-
-
-class GeneratorConfig(msgspec.Struct, frozen=True):
-    """What to generate; the same config always gives the same bytes."""
-
-    contacts: int = 2_000
-    events: int = 50_000
-    """Exact number of events generated."""
-    start_ms: int = 1_767_225_600_000
-    """Earliest event time, epoch ms (default 2026-01-01T00:00:00Z)."""
-    span_days: float = 120.0
-    seed: int = 7
-    skew: float = 1.2
-    """Zipf-like exponent of per-contact activity; 0 gives every contact the same budget."""
-    anonymous_share: float = 0.15
-    """Share of contacts that never identify and carry only an `anonymous_id`."""
-    rate_per_s: float = 0.0
-    """When positive, dense traffic instead of journeys: this many events per second of
-    event time, contacts drawn from a Zipf law (see `pulse.connectors.traffic`)."""
-    hot_share: float = 0.14
-    """With `rate_per_s`: the share of all events sent by the busiest contact."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.contacts < 1:
-            problems.append(f"contacts must be at least 1, got {self.contacts}")
-        if self.events < 0:
-            problems.append(f"events must not be negative, got {self.events}")
-        if not self.span_days > 0:
-            problems.append(f"span_days must be positive, got {self.span_days}")
-        if not self.skew >= 0:
-            problems.append(f"skew must not be negative, got {self.skew}")
-        if not self.rate_per_s >= 0:
-            problems.append(f"rate_per_s must not be negative, got {self.rate_per_s}")
-        if not 0 < self.hot_share < 1:
-            problems.append(f"hot_share must be in 0..1 (exclusive), got {self.hot_share}")
-        if not 0 <= self.anonymous_share <= 1:
-            problems.append(f"anonymous_share must be in 0..1, got {self.anonymous_share}")
-        # Outside these the decoder rejects the timestamps as seconds or garbage.
-        if not 946_684_800_000 <= self.start_ms <= self.end_ms < 4_102_444_800_000:
-            problems.append("start_ms .. start_ms + span_days must lie in 2000..2100")
-        if problems:
-            raise ConfigError("generator: " + "; ".join(problems))
-
-    @property
-    def end_ms(self) -> int:
-        """First millisecond after the span: every event has `start_ms <= ts < end_ms`."""
-        return self.start_ms + max(1, int(self.span_days * _DAY))
 
 
 class _Catalogue:

@@ -25,7 +25,8 @@ def format_trigger(trigger: Trigger) -> str:
     """One readable terminal line for a trigger."""
     reason = trigger.reason
     facts = " ".join(f"{k}={v}" for k, v in reason.items() if k not in _NOT_SHOWN)
-    model = f"p={reason['model_p']:.2f}" if "model_p" in reason else ""
+    # `model_p` is None while the model is warming up (no probability yet).
+    model = f"p={reason['model_p']:.2f}" if reason.get("model_p") is not None else ""
     return (
         f"{trigger.ts[:19].replace('T', ' ')}  {trigger.trigger:<15} {trigger.contact_id:<22} "
         f"score {trigger.score:6.1f} {model:<7} {trigger.stage:<13} {facts}"

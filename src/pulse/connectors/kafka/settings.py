@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from pulse.errors import ConfigError, EventError
-from pulse.events import parse_ts
+from pulse.config import KafkaSettings, SecurityProtocol, start_position
+from pulse.errors import ConfigError
 
 __all__ = [
     "PASSWORD_ENV",
@@ -30,84 +30,6 @@ __all__ = [
 
 PASSWORD_ENV = "PULSE_KAFKA_SASL_PASSWORD"
 """Environment variable holding the SASL password."""
-
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-
-class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Broker, topics and client options of one run (or one `pulse produce`)."""
-
-    bootstrap: str
-    """Comma-separated `host:port` list."""
-    topic: str = ""
-    """Input topic: one source partition per Kafka partition."""
-    output_topic: str | None = None
-    """Triggers, keyed by contact, relayed from the Redis stream (see `pulse.connectors.kafka`)."""
-    dead_letter_topic: str | None = None
-    """Rejected input, keyed by source partition."""
-    start: str = "earliest"
-    """Where a partition without a snapshot starts: `earliest`, `latest`, or a time."""
-    stop_at_end: bool = False
-    """Stop once every partition has caught up with the end of the topic (replays, tests)."""
-    security_protocol: SecurityProtocol | None = None
-    """Default: inferred, `SASL_*` when a mechanism is set, `*SSL` when a CA file is."""
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    connect_timeout_s: float = 30.0
-    """How long to retry, with backoff, before a broker counts as unreachable."""
-    lag_log_interval_s: float = 10.0
-    """How often each source partition logs its consumer lag."""
-    client_id: str = "pulse"
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not self.bootstrap.strip():
-            problems.append("`bootstrap` is empty: give `host:port`")
-        if self.start not in ("earliest", "latest"):
-            try:
-                parse_ts(_as_ts(self.start))
-            except EventError as exc:
-                problems.append(
-                    f"`start` must be `earliest`, `latest` or a time, got `{self.start}`: {exc}"
-                )
-        if self.sasl_mechanism is not None and not self.sasl_username:
-            problems.append(f"SASL `{self.sasl_mechanism}` needs a username")
-        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            problems.append("a TLS client certificate needs both `ssl_certfile` and `ssl_keyfile`")
-        if self.connect_timeout_s <= 0:
-            problems.append(f"`connect_timeout_s` must be positive, got {self.connect_timeout_s}")
-        if problems:
-            raise ConfigError("Kafka settings: " + "; ".join(problems))
-
-    @property
-    def protocol(self) -> SecurityProtocol:
-        """The security protocol in force (explicit, or inferred from the options)."""
-        if self.security_protocol is not None:
-            return self.security_protocol
-        is_tls = bool(self.ssl_cafile or self.ssl_certfile)
-        if self.sasl_mechanism is not None:
-            return "SASL_SSL" if is_tls else "SASL_PLAINTEXT"
-        return "SSL" if is_tls else "PLAINTEXT"
-
-
-def _as_ts(text: str) -> str | int:
-    return int(text) if text.isdigit() else text
-
-
-def start_position(settings: KafkaSettings) -> Literal["earliest", "latest"] | int:
-    """`earliest`, `latest`, or the start time in epoch milliseconds.
-
-    >>> start_position(KafkaSettings(bootstrap="b:9092", start="2026-01-05T10:00:00Z"))
-    1767607200000
-    """
-    if settings.start in ("earliest", "latest"):
-        return settings.start  # type: ignore[return-value]  # narrowed by the test above
-    return parse_ts(_as_ts(settings.start))
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
