@@ -32,13 +32,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from pulse.batch import SourceBatch
 from pulse.connectors.files import BatchBuilder
 from pulse.connectors.kafka.client import start_consumer, topic_partitions
 from pulse.connectors.kafka.faults import failpoint
 from pulse.connectors.kafka.loop import LoopKind, acquire_loop
 from pulse.connectors.kafka.settings import KafkaSettings, start_position
 from pulse.connectors.kafka.spread import PartitionSpread
-from pulse.batch import SourceBatch
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
 from pulse.watermark import Watermark
