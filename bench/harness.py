@@ -29,13 +29,32 @@ SPAN_DAYS = 120.0
 """Event-time span of generated inputs: long enough for rescue and lost-customer timers."""
 
 
-def events_file(events: int, contacts: int, seed: int = 7) -> Path:
+SHAPES = ("journeys", "uniform", "hot")
+"""Traffic shapes: generated journeys over `SPAN_DAYS`; dense traffic at `RATE_PER_S` events
+per second of event time, uniform over contacts or with one hot contact (`HOT_SHARE`)."""
+RATE_PER_S = 200.0
+HOT_SHARE = 0.14
+
+
+def shape_config(shape: str, events: int, contacts: int, seed: int = 7) -> GeneratorConfig:
+    """The generator settings of a traffic shape."""
+    if shape == "journeys":
+        return GeneratorConfig(contacts=contacts, events=events, seed=seed, span_days=SPAN_DAYS)
+    # Uniform: the head gets the share any contact would get (Zipf exponent about 0).
+    share = HOT_SHARE if shape == "hot" else 1.0 / (contacts + 1)
+    return GeneratorConfig(
+        contacts=contacts, events=events, seed=seed, rate_per_s=RATE_PER_S, hot_share=share
+    )
+
+
+def events_file(events: int, contacts: int, seed: int = 7, shape: str = "journeys") -> Path:
     """The cached generated JSONL input for these parameters, generating it once."""
-    path = DATA / f"events-{events}-{contacts}-{seed}.jsonl"
+    suffix = "" if shape == "journeys" else f"-{shape}"
+    path = DATA / f"events-{events}-{contacts}-{seed}{suffix}.jsonl"
     if not path.exists():
         DATA.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        config = GeneratorConfig(contacts=contacts, events=events, seed=seed, span_days=SPAN_DAYS)
+        config = shape_config(shape, events, contacts, seed)
         # Written under a private name and renamed, so a concurrent or killed run
         # never leaves a half-written file that a later run would trust.
         partial = path.with_suffix(f".{os.getpid()}.tmp")

@@ -55,27 +55,33 @@ class NaiveRunner:
         self.round_trips = 0
 
     def event(self, raw: bytes, decoder: EventDecoder, watermark: Watermark) -> None:
-        """Decode, read, apply, write: the whole job for one input line."""
+        """Decode one input line, then read, apply and write each event it releases."""
         try:
             event = decoder.decode(raw)
         except EventError:
             self.counters["rejected"] += 1
             return
-        before = watermark.observe(event.ts_ms)
-        if self.model is not None and before > self.model.checkpoint_ms:
-            self._checkpoint(before)
-        state = self._read(event.key)
-        stage_before = state.stage if state.last_ts else None
-        skip = self.journey.admit(state, event)
-        if skip is not None:
-            # A skipped event leaves the state as it was: nothing to write.
-            self.counters["duplicates" if skip == "duplicate" else "stale"] += 1
-            return
-        events = Counter({"events": 1, "late": int(event.ts_ms < before)})
-        fired: list[Trigger] = []
-        self.journey.apply(state, event, before, fired)
-        self.journey.fire_due(state, event.key, watermark.current_ms, fired)
-        self._write(event.key, state, stage_before, fired, events)
+        watermark.hold(event, "", 0)
+        self.release(watermark)
+
+    def release(self, watermark: Watermark) -> None:
+        """Apply what the watermark released, one event (two round trips) at a time."""
+        released = watermark.release()
+        for i, event in enumerate(released.events):
+            ts = event.ts_ms
+            if self.model is not None and ts > self.model.checkpoint_ms:
+                self._checkpoint(ts)
+            state = self._read(event.key)
+            stage_before = state.stage if state.last_ts else None
+            if self.journey.is_duplicate(state, event):
+                self.counters["duplicates"] += 1
+                continue
+            late = i in released.late_at
+            events = Counter({"events": 1, "late": int(late)})
+            fired: list[Trigger] = []
+            self.journey.apply(state, event, fired, released.late_at.get(i, ts))
+            self.journey.fire_due(state, event.key, watermark.current_ms, fired)
+            self._write(event.key, state, stage_before, fired, events)
 
     def sweep(self, watermark_ms: int) -> None:
         """The scheduler tick: fire every due timer, then learn if a checkpoint passed."""
@@ -94,7 +100,7 @@ class NaiveRunner:
         self.round_trips += 1
 
     def _fire_timers(self, watermark_ms: int) -> None:
-        due = self.client.zrangebyscore(self.timers_key, "-inf", f"({watermark_ms}")
+        due: Any = self.client.zrangebyscore(self.timers_key, "-inf", f"({watermark_ms}")
         self.round_trips += 1
         for member in due:
             key = member.decode()
@@ -105,7 +111,8 @@ class NaiveRunner:
 
     def _read(self, key: str) -> ContactState:
         self.round_trips += 1
-        return decode_state(self.client.get(self.layout.contact(key)))
+        raw: Any = self.client.get(self.layout.contact(key))
+        return decode_state(raw)
 
     def _write(
         self,
@@ -170,6 +177,8 @@ def run_naive(
             lines += 1
             if lines % sweep_every == 0:
                 runner.sweep(watermark.current_ms)
+    watermark.finish()
+    runner.release(watermark)
     runner.sweep(watermark.current_ms)
     elapsed_s = time.perf_counter() - started
     client.close()
@@ -188,7 +197,7 @@ def trigger_ids(client: redis.Redis, stream: str) -> set[str]:
     ids: set[str] = set()
     start = "-"
     while True:
-        page = client.xrange(stream, start, "+", count=10_000)
+        page: Any = client.xrange(stream, start, "+", count=10_000)
         ids.update(fields[b"id"].decode() for _, fields in page)
         if len(page) < 10_000:
             return ids

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 
 from footprint import measure
-from harness import events_file, machine, write_json
+from harness import SHAPES, events_file, machine, write_json
 from naive import run_naive, trigger_ids
 from pulse.config import RunConfig
 from pulse.redis_server import PrivateRedis
@@ -65,9 +65,10 @@ def run_cell(
     batch_size: int = 1000,
     rules_path: str | None = None,
     naive: bool = False,
+    shape: str = "journeys",
 ) -> dict[str, Any]:
     """One replay (and optionally the naive baseline) in this process."""
-    path = events_file(events, contacts, seed)
+    path = events_file(events, contacts, seed, shape)
     rules_path = rules_path or str(default_rules_path())
     layout = KeyLayout("pulse")
     with PrivateRedis() as server, tempfile.TemporaryDirectory() as scratch:
@@ -87,6 +88,8 @@ def run_cell(
         run_flow(config, report)
         cpu_s, redis_cpu_s = _cpu_s() - cpu_before, _redis_cpu_s(client) - redis_cpu_before
         result: dict[str, Any] = {
+            "shape": shape,
+            "rules": Path(rules_path).name,
             "events": report.events,
             "generated_contacts": contacts,
             "batch_size": batch_size,
@@ -127,15 +130,23 @@ def _redis_cpu_s(client: redis.Redis) -> float:
 
 
 def run_cell_in_subprocess(
-    events: int, contacts: int, seed: int = 7, *, batch_size: int = 1000, naive: bool = False
+    events: int,
+    contacts: int,
+    seed: int = 7,
+    *,
+    batch_size: int = 1000,
+    naive: bool = False,
+    shape: str = "journeys",
+    rules_path: str | None = None,
 ) -> dict[str, Any]:
     """`run_cell` in a fresh interpreter, so peak RSS and heap belong to this run alone."""
-    events_file(events, contacts, seed)  # generated here: its memory must not count in the run
+    events_file(events, contacts, seed, shape)  # generated here: not counted in the run
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "cell.json"
         command = [
             sys.executable, __file__, "--events", str(events), "--contacts", str(contacts),
             "--seed", str(seed), "--batch-size", str(batch_size), "--json", str(out), "--quiet",
+            "--shape", shape, "--rules", rules_path or str(default_rules_path()),
         ]  # fmt: skip
         if naive:
             command.append("--naive")
@@ -153,6 +164,17 @@ def main() -> int:
     parser.add_argument("--rules", default=str(default_rules_path()))
     parser.add_argument("--naive", action="store_true", help="also run the naive baseline")
     parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="journeys",
+        help="journeys over 120 days (default), or dense traffic: uniform or with a hot contact",
+    )
+    parser.add_argument(
+        "--skew-pair",
+        action="store_true",
+        help="uniform and hot traffic side by side, with bench/rules/hot_reference.yaml",
+    )
+    parser.add_argument(
         "--gc-threshold",
         type=int,
         help="experiment: freeze the start-up heap and set the GC's generation-0 threshold",
@@ -164,7 +186,23 @@ def main() -> int:
     parser.add_argument("--quiet", action="store_true", help="do not print the result")
     args = parser.parse_args()
 
-    if args.matrix or args.smoke:
+    if args.skew_pair:
+        rules = str(Path(__file__).parent / "rules" / "hot_reference.yaml")
+        runs = []
+        for shape in ("uniform", "hot"):
+            print(f"replay: {shape}, {args.events:,} events ...", file=sys.stderr)
+            runs.append(
+                run_cell_in_subprocess(
+                    args.events,
+                    args.contacts,
+                    args.seed,
+                    shape=shape,
+                    rules_path=rules,
+                    batch_size=args.batch_size,
+                )
+            )
+            print(f"replay: {runs[-1]['events_per_s']:,} events/s", file=sys.stderr)
+    elif args.matrix or args.smoke:
         runs = []
         for events, contacts in MATRIX if args.matrix else SMOKE:
             naive = args.naive and events <= NAIVE_MAX_EVENTS
@@ -189,6 +227,7 @@ def main() -> int:
                 batch_size=args.batch_size,
                 rules_path=args.rules,
                 naive=args.naive,
+                shape=args.shape,
             )
         ]
         runs[0]["gc_threshold"] = args.gc_threshold

@@ -1,4 +1,4 @@
-"""Trigger decisions: `Journey.admit` + `Journey.apply` over a realistic batch."""
+"""Trigger decisions: `Journey.is_duplicate` + `Journey.apply` over a realistic batch."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def _apply_batch(journey: Journey, states: dict[str, ContactState], events: list
     fired: list[Trigger] = []
     for event in events:
         state = states.setdefault(event.key, ContactState())
-        if journey.admit(state, event) is None:
-            journey.apply(state, event, event.ts_ms, fired)
+        if not journey.is_duplicate(state, event):
+            journey.apply(state, event, fired)
     for state in states.values():
         journey.compact(state)
     return len(fired)

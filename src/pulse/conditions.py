@@ -85,13 +85,55 @@ _BOUND = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(\s*([A-Za-z_
 _PROPS = re.compile(r"(?<![\w.])props\b")
 
 
+_NUMBER_PROPS = ("price", "quantity", "cart_value", "revenue")
+"""Props the decoder guarantees are finite numbers when present (see `pulse.events`)."""
+_SIMPLE = re.compile(
+    r"^\s*double\(\s*props\.(" + "|".join(_NUMBER_PROPS) + r")\s*\)\s*"
+    r"(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$"
+)
+_COMPARE: dict[str, Any] = {
+    ">=": float.__ge__, "<=": float.__le__, ">": float.__gt__,
+    "<": float.__lt__, "==": float.__eq__, "!=": float.__ne__,
+}  # fmt: skip
+
+
+class _NumberComparison:
+    """`double(props.<number prop>) <op> <literal>` without the CEL runtime.
+
+    The commonest condition (the default pack's premium view) costs ~15 us in CEL
+    and well under 1 us here; the decoder guarantees these props are finite
+    numbers when present, so the answer is CEL's (a missing prop does not hold).
+    """
+
+    __slots__ = ("_compare", "_limit", "_prop")
+
+    def __init__(self, prop: str, op: str, literal: str) -> None:
+        self._prop, self._compare, self._limit = prop, _COMPARE[op], float(literal)
+
+    def __call__(self, variables: dict[str, Any]) -> bool:
+        value = variables["props"].get(self._prop)
+        if value is None or isinstance(value, bool):
+            return False
+        return bool(self._compare(float(value), self._limit))
+
+
 class Condition:
     """A compiled CEL condition and the variables it references."""
 
-    __slots__ = ("_program", "bound", "functions", "needs_contact", "source", "variables")
+    __slots__ = (
+        "_fast",
+        "_program",
+        "bound",
+        "functions",
+        "needs_contact",
+        "source",
+        "variables",
+    )
 
     def __init__(self, program: Any, source: str) -> None:
         self._program = program
+        match = _SIMPLE.match(source)
+        self._fast = _NumberComparison(*match.groups()) if match else None
         self.source = source
         self.variables = frozenset(program.variables())
         self.functions = frozenset(program.functions())
@@ -107,6 +149,8 @@ class Condition:
         >>> compile_condition("props.price >= 100.0").evaluate({"props": {}})
         False
         """
+        if self._fast is not None:
+            return self._fast(variables)
         try:
             return self._program.execute(variables) is True
         except (ValueError, TypeError, RuntimeError, KeyError, OverflowError):

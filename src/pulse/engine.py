@@ -62,14 +62,14 @@ class _Work:
         self.next_due: dict[str, int] = {}
         """Each held contact's next timer, so firing skips the others (see `due_fresh`)."""
         self.due_fresh: set[str] = set()
-        """Dirty contacts whose `next_due` is current (applying an event makes it stale)."""
+        """Contacts whose `next_due` is current (applying an event makes it stale): each
+        contact's next due time is computed once per batch, not once per event."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():
             if key not in self.states:
                 self.states[key] = state
                 self.stages_before[key] = state.stage if state.last_ts else None
-                self.track_due(key, state)
         for key, partition in partitions.items():
             self.partitions.setdefault(key, partition)
 
@@ -170,6 +170,7 @@ class Engine:
                 is_new_version=is_new_version,
                 shipping=self.role.shipping() if self.role else None,
                 positions=positions,
+                next_due=work.next_due,  # current: the batch ended with `_fire_due`
             )
         for stream, (_, new) in positions.items():
             self._positions[stream] = new
@@ -216,10 +217,11 @@ class Engine:
                 return watermarks
             return watermarks.get(work.partitions[key])
 
-        # Applying events changed timers: refresh those contacts' next due time first.
-        for key in work.dirty - work.due_fresh:
-            work.track_due(key, work.states[key])
-        work.due_fresh |= work.dirty
+        # Loading and applying events changed timers: refresh those contacts' due times.
+        if len(work.due_fresh) < len(work.states):
+            for key in work.states.keys() - work.due_fresh:
+                work.track_due(key, work.states[key])
+            work.due_fresh.update(work.states)
         for key, due in list(work.next_due.items()):
             limit = until(key)
             if limit is None or due >= limit:

@@ -276,14 +276,17 @@ class ContactStore:
         shipping: ModelShipping | None = None,
         is_new_version: bool = True,
         positions: Mapping[str, tuple[StreamPosition | None, StreamPosition]] | None = None,
+        next_due: Mapping[str, int] | None = None,
     ) -> bool:
         """Write a batch atomically: states, timer index, triggers, counters, model, positions.
 
         `model` is published (the trainer's); `shipping` carries the trainer lease
         renewal or, from a loader, the labels it resolved for the trainer;
         `positions` moves each source stream from the position this process last
-        saw (`None`: none yet) to the batch's. Returns False when Redis had already
-        applied this very commit (a retry after a lost reply): nothing is written twice.
+        saw (`None`: none yet) to the batch's; `next_due`, when given, holds every
+        state's next timer (absent: none), saving the store from working it out.
+        Returns False when Redis had already applied this very commit (a retry after
+        a lost reply): nothing is written twice.
         Raises `StateError` when Redis lost its data under the run, or another
         process moved a stream's position.
         """
@@ -312,7 +315,7 @@ class ContactStore:
                     blob(encode_state(state)),
                     layout.timers(partitions[key]),
                     key,
-                    -1 if (due := state.next_due_ms()) is None else due,
+                    _due(key, state, next_due),
                 ]
                 for key, state in states.items()
             ],
@@ -436,6 +439,14 @@ class ContactStore:
             return call()
         except redis.RedisError as exc:
             raise StateError(f"Redis call failed: {exc}") from exc
+
+
+def _due(key: str, state: ContactState, next_due: Mapping[str, int] | None) -> int:
+    """The contact's next timer for the timer index (-1: none)."""
+    if next_due is not None:
+        return next_due.get(key, -1)
+    due = state.next_due_ms()
+    return -1 if due is None else due
 
 
 def _encode_position(position: StreamPosition) -> str:
