@@ -160,13 +160,13 @@ def run_flow_on_kafka(
         )  # fmt: skip
         # The flow exactly as `pulse run` builds it, with the source's loop kind swapped.
         original = flow_module.build_source
-        flow_module.build_source = lambda config, rules: source  # type: ignore[assignment]
+        flow_module.build_source = lambda config, rules: source
         try:
             flow, _ = flow_module.build_flow(config, rules)
         finally:
             flow_module.build_source = original
         started = time.perf_counter()
-        run_main(flow)
+        run_main(flow)  # type: ignore[no-untyped-call]  # bytewax is untyped
         elapsed = time.perf_counter() - started
     client = redis.Redis.from_url(redis_url)
     stats, _ = ContactStore(client, KeyLayout(prefix)).counts()
@@ -198,7 +198,7 @@ def read_source_only(
     seen: list[int] = []
     op.output("collect", counts, TestingSink(seen))
     started = time.perf_counter()
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]  # bytewax is untyped
     elapsed = time.perf_counter() - started
     return {
         "event_loop": loop,

@@ -99,7 +99,7 @@ class StreamReader(threading.Thread):
     def run(self) -> None:
         last = "0-0"
         while not self.stopping.is_set():
-            reply = self.client.xread({self.stream: last}, count=10_000, block=100)
+            reply: Any = self.client.xread({self.stream: last}, count=10_000, block=100)
             arrived_ms = time.time() * 1000
             for _, entries in reply:
                 for entry_id, fields in entries:
@@ -153,7 +153,10 @@ def run_rate(
     # The pulse process is the only child waited for in between: its CPU, start-up included.
     pulse_cpu_s = _children_cpu_s() - children_cpu_before
     arrivals = reader.arrivals[before:]
-    immediate, commit, timers, idle_timers = [], [], [], []
+    immediate: list[float] = []
+    commit: list[float] = []
+    timers: list[float] = []
+    idle_timers: list[float] = []
     kinds: dict[str, int] = {}
     warm_from = warmup_s * rate
     load_end_ms = started_ms + seconds * 1000

@@ -88,15 +88,17 @@ def observe_engine(events: Path, rules_text: str) -> EngineRun:
         if len(state.pending) > before:
             sampled.append((ts_ms, tuple(features)))
 
-    def apply_model(self: Journey, state: Any, event: Any, points: float, prev: int) -> float:
-        score = original_apply(self, state, event, points, prev)
+    def apply_model(
+        self: Journey, state: Any, event: Any, points: float, previous_active_ms: int
+    ) -> float:
+        score = original_apply(self, state, event, points, previous_active_ms)
         while sampled:
             p = state.model_p if state.model_p >= 0 else float("nan")
             at_scoring.setdefault(sampled.pop(), []).append((points, p, score))
         return score
 
     # Observe, do not alter: the hooks record what the flow knew when it scored.
-    labels_module.sample_vector = sample_vector  # type: ignore[assignment]
+    labels_module.sample_vector = sample_vector
     Journey._apply_model = apply_model  # type: ignore[method-assign]
     LeadModel.record_history = True
     prefix = "bench"
@@ -111,7 +113,7 @@ def observe_engine(events: Path, rules_text: str) -> EngineRun:
                 dead_letters_path=str(CACHE / "quality_dead_letters.jsonl"),
             )
             flow, factory = build_flow(config, rules)
-            run_main(flow)
+            run_main(flow)  # type: ignore[no-untyped-call]  # bytewax is untyped
             factory.close()
             triggers = read_triggers(redis.Redis.from_url(server.url), f"{prefix}:triggers")
     finally:
