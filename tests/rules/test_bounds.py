@@ -182,7 +182,7 @@ def test_no_eval_exec_or_unsafe_yaml_anywhere_in_pulse() -> None:
     """Data is never code: no `eval`/`exec`/`compile` of text, no unsafe YAML loader."""
     import ast
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     found = []
     for path in sorted(
         [*(root / "src" / "pulse").rglob("*.py"), *(root / "dataflows").rglob("*.py")]

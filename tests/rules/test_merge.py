@@ -11,7 +11,7 @@ from pulse.cli import main
 from pulse.rules import check_rules, default_rules_path, load_rules
 
 DEFAULT = load_rules(default_rules_path())
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def readme_extends_example() -> str:
