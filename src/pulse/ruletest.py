@@ -15,6 +15,7 @@ events:
 expect:
   triggers:                    # exactly these fire: [trigger, contact, at], or a mapping
     - [abandon_cart, c1, +50m] # that may add `reason` (a subset the trigger must carry)
+                               # and `stage` (the stage it carries)
   scores: {c1: 15.94}          # at `expect.at`, `until` or the last event: the blended score
   stages: {c1: decision}
 ```
@@ -91,6 +92,7 @@ class _Trigger(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     contact: str
     at: str | int
     reason: dict[str, Any] = {}
+    stage: str | None = None
 
 
 class _Expect(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -128,12 +130,13 @@ _SHARED = ("rules", "rules_patch", "start", "contact", "until")
 
 
 class ExpectedTrigger(msgspec.Struct, frozen=True):
-    """A trigger a case expects: name, contact, event time, and reason facts it must carry."""
+    """A trigger a case expects: name, contact, event time, reason facts and stage it carries."""
 
     trigger: str
     contact: str
     ts_ms: int
     reason: dict[str, Any] = {}
+    stage: str | None = None
 
 
 class RuleCase(msgspec.Struct, frozen=True, kw_only=True):
@@ -281,24 +284,32 @@ def _expected(raw: _Trigger | tuple[str, str, str | int], start_ms: int) -> Expe
     if isinstance(raw, tuple):
         name, contact, at = raw
         return ExpectedTrigger(name, contact, parse_when(at, start_ms))
-    return ExpectedTrigger(raw.trigger, raw.contact, parse_when(raw.at, start_ms), raw.reason)
+    at = parse_when(raw.at, start_ms)
+    return ExpectedTrigger(raw.trigger, raw.contact, at, raw.reason, raw.stage)
 
 
 # -- running -------------------------------------------------------------------------
 
 
-def run_cases(cases: list[RuleCase], redis_url: str) -> Iterator[CaseResult]:
-    """Run each case through the real dataflow, each under a key prefix of its own."""
+def run_cases(
+    cases: list[RuleCase], redis_url: str, *, batch_size: int = 1000
+) -> Iterator[CaseResult]:
+    """Run each case through the real dataflow, each under a key prefix of its own.
+
+    `batch_size` is the source batch size; a case must pass with any (tests run 1 and 1000).
+    """
     client = connect(redis_url)
     with tempfile.TemporaryDirectory(prefix="pulse-ruletest-") as scratch:
         for case in cases:
             started = time.perf_counter()
-            result = _run_case(case, client, redis_url, Path(scratch))
+            result = _run_case(case, client, redis_url, Path(scratch), batch_size)
             result.elapsed_s = time.perf_counter() - started
             yield result
 
 
-def _run_case(case: RuleCase, client: redis.Redis, redis_url: str, scratch: Path) -> CaseResult:
+def _run_case(
+    case: RuleCase, client: redis.Redis, redis_url: str, scratch: Path, batch_size: int
+) -> CaseResult:
     from bytewax.testing import run_main
 
     from pulse.flow import build_flow
@@ -316,6 +327,7 @@ def _run_case(case: RuleCase, client: redis.Redis, redis_url: str, scratch: Path
         redis_url=redis_url,
         prefix=prefix,
         inputs=[str(events)],
+        batch_size=batch_size,
         until_ms=case.until_ms,
         show_console=False,
         dead_letters_path=str(dead_letters),
@@ -391,6 +403,11 @@ def _trigger_diff(case: RuleCase, fired: list[Trigger]) -> list[str]:
                     f"{want.trigger} of `{want.contact}`: reason `{name}` expected "
                     f"{value!r}, got {match.reason.get(name)!r}"
                 )
+        if want.stage is not None and match.stage != want.stage:
+            problems.append(
+                f"{want.trigger} of `{want.contact}`: stage expected `{want.stage}`, "
+                f"got `{match.stage}`"
+            )
     for extra in unmatched:
         rows.append(
             (

@@ -104,3 +104,14 @@ def test_rules_option_runs_the_suite_against_another_rules_file(
     out, _ = capsys.readouterr()
     assert status == 1
     assert re.search(r"\+ abandon_cart +c1 +\+1h20m", out)
+
+
+def test_expected_trigger_stage_that_differs_fails_the_case(redis_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "stage.yaml"
+    path.write_text(
+        "events: [{type: signup, contact: c1}]\n"
+        "expect: {triggers: [{trigger: welcome, contact: c1, at: +0s, stage: loyal}]}\n"
+    )
+    (result,) = run_cases(load_cases(path), redis_url)
+    assert result.outcome == "failed"
+    assert any("welcome of `c1`: stage expected `loyal`, got `" in d for d in result.details)
