@@ -17,8 +17,10 @@ from pulse.rules import PointRule, Rules, Scoring, Stages
 __all__ = [
     "STAGES",
     "add_points",
+    "advance",
     "contact_view",
     "decay_factor",
+    "held_score",
     "score_at",
     "score_breakdown",
     "stage_of",
@@ -55,6 +57,21 @@ def add_points(state: ContactState, rule: PointRule, ts_ms: int, scoring: Scorin
     if rule.cap is not None:
         value = min(value, rule.cap)
     state.points[rule.name] = value
+
+
+def advance(state: ContactState, ts_ms: int, scoring: Scoring) -> float:
+    """Decay the held points to `ts_ms` (if later) and return the score there.
+
+    The event step's one decay: the points a rule then adds land on points already
+    at the event's time, and the score before and after are plain sums.
+    """
+    _advance(state, ts_ms, scoring.half_life.ms)
+    return held_score(state, scoring)
+
+
+def held_score(state: ContactState, scoring: Scoring) -> float:
+    """The score of the points as held (at `points_ts`), clamped to `[0, total_cap]`."""
+    return round(min(max(sum(state.points.values()), 0.0), scoring.total_cap), 3)
 
 
 def score_at(state: ContactState, ts_ms: int, scoring: Scoring) -> float:
