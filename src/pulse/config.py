@@ -162,6 +162,9 @@ class RunConfig(msgspec.Struct, kw_only=True):
 
     rules_path: str
     redis_url: str
+    redis_retry_s: float | None = None
+    """How long an unreachable Redis is retried before the run stops; `None`: the default
+    (`PULSE_REDIS_RETRY_S`, else 60 s)."""
     prefix: str = "pulse"
     inputs: list[str] = []
     generator: GeneratorConfig = msgspec.field(default_factory=GeneratorConfig)

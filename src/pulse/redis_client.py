@@ -258,6 +258,9 @@ def connect(url: str, *, retry_s: float | None = None) -> redis.Redis:
             # An unreachable host that drops packets would otherwise block one
             # attempt for minutes (the kernel's SYN retries), longer than the budget.
             socket_connect_timeout=5.0,
+            # A hung server (paused, or a network that drops replies) becomes a
+            # retried timeout instead of a flow that waits forever in silence.
+            socket_timeout=30.0,
             health_check_interval=30,
         )
     except (ValueError, TypeError) as exc:

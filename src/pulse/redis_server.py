@@ -47,10 +47,12 @@ def free_port() -> int:
 class PrivateRedis:
     """Starts a redis-server; use as a context manager or call `stop()`."""
 
-    def __init__(self, data_dir: Path | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, timeout_s: float = 10.0, port: int | None = None
+    ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pulse-redis-"))
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_path = self.data_dir / "redis.log"
         binary = find_redis_server()
@@ -59,7 +61,12 @@ class PrivateRedis:
             "--appendonly", "no", "--dir", str(self.data_dir), "--logfile", str(self.log_path),
             "--protected-mode", "no",
         ]  # fmt: skip
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own session: Ctrl-C in a terminal signals the whole foreground process
+        # group, and the server must outlive pulse's clean shutdown, which stops it last.
+        self._process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        self.pid = self._process.pid
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

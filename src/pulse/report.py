@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
+from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 from rich.console import Console
@@ -25,11 +27,14 @@ from pulse.batch import SourceBatch
 from pulse.config import RunConfig
 from pulse.contact import ContactState
 from pulse.engine import Engine
+from pulse.errors import StateError
 from pulse.features import extract_features
 from pulse.flow import build_flow
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
+from pulse.panics import hide_rust_panics
 from pulse.readback import read_triggers
+from pulse.redis_client import set_default_retry_s
 from pulse.rules import Rules, load_rules
 from pulse.scoring import score_at, score_breakdown
 from pulse.state import ContactStore, KeyLayout, connect
@@ -186,18 +191,64 @@ def _bought(outcomes: dict[str, TriggerOutcome], name: str) -> list[str]:
 
 
 def run_flow(config: RunConfig, report: RunReport) -> None:
-    """Run the dataflow in this process until its input ends."""
+    """Run the dataflow in this process until its input ends.
+
+    Bytewax wraps whatever a step raised, and a signal's `KeyboardInterrupt`, in
+    `BytewaxRuntimeError`s; they are unwrapped here, once, so the caller sees
+    pulse's own error (`flow_error`), and Rust's panic report never reaches stderr.
+    """
     rules = load_rules(config.rules_path)
-    store = ContactStore(connect(config.redis_url), KeyLayout(config.prefix))
+    store = ContactStore(
+        connect(config.redis_url, retry_s=config.redis_retry_s), KeyLayout(config.prefix)
+    )
     before, _ = store.counts()
+    set_default_retry_s(config.redis_retry_s)  # the clients the flow builds per worker
     flow, factory = build_flow(config, rules, on_batch=report.on_batch)
+    error: BaseException | None = None
     with report:
         try:
-            run_main(flow, **_recovery(config))  # type: ignore[no-untyped-call]  # bytewax is untyped
+            with hide_rust_panics():
+                run_main(flow, **_recovery(config))  # type: ignore[no-untyped-call]  # bytewax is untyped
+        except BaseException as exc:  # translated below, once, and re-raised
+            error = flow_error(exc)
         finally:
+            set_default_retry_s(None)
+        # After a Redis failure, releasing the trainer lease would wait out a second budget.
+        if not isinstance(error, StateError):
             factory.close()
+    if error is not None:
+        raise error
     report.collect(store)
     report.totals.subtract(before)
+
+
+def flow_error(exc: BaseException) -> BaseException:
+    """The error to report for an exception out of `run_main`: what a step raised, unwrapped.
+
+    Redis client errors that escaped the state seam become a `StateError`.
+
+    >>> inner = ValueError("bad")
+    >>> wrapped = BytewaxRuntimeError("error calling `mapper` in step")
+    >>> wrapped.__cause__ = inner
+    >>> flow_error(wrapped) is inner
+    True
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (
+            not isinstance(current, BytewaxRuntimeError)
+            and type(current).__name__ != "PanicException"
+        ):
+            break
+        current = current.__cause__ or current.__context__
+    original = exc if current is None else current
+    if isinstance(original, redis.RedisError):
+        error = StateError(f"Redis failed: {original}")
+        error.__cause__ = original
+        return error
+    return original
 
 
 def _recovery(config: RunConfig) -> dict[str, Any]:

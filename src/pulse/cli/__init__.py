@@ -2,8 +2,20 @@
 
 A command module exposes `register(commands)`, which adds its subparser and
 sets `func`, a callable taking the parsed arguments and returning the exit
-status. Errors pulse raises on purpose (`PulseError`) are printed as one clear
-message and exit with status 2; invalid rules exit with status 1.
+status. Errors are translated here, once, into one line on standard error and
+an exit status:
+
+| status | when |
+|---|---|
+| 0 | success |
+| 1 | invalid rules (every problem listed), or a failed rule test |
+| 2 | bad options, unreadable input, Redis or Kafka unreachable past its retry budget, ... |
+| 130 / 143 | stopped by SIGINT (Ctrl-C) / SIGTERM, after a clean shutdown |
+
+An error raised inside the flow reaches `main` unwrapped from bytewax's
+`BytewaxRuntimeError` (see `pulse.report.flow_error`). SIGTERM is raised as
+`Stopped`, a `KeyboardInterrupt`, so it unwinds exactly like Ctrl-C: every
+`finally` and context manager runs (the private redis-server is stopped).
 """
 
 from __future__ import annotations
@@ -12,12 +24,15 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from pulse.errors import PulseError, RuleError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "Stopped", "main"]
 
 COMMANDS = (
     "pulse.cli.run",
@@ -32,6 +47,14 @@ COMMANDS = (
 """Command modules, in the order `pulse --help` lists them."""
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal other than SIGINT, raised where Python handles signals."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pulse` command; returns the exit status."""
     parser = build_parser()
@@ -40,17 +63,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=os.environ.get("PULSE_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if threading.current_thread() is not threading.main_thread():
+        return _call(args)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        return _call(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+def _call(args: argparse.Namespace) -> int:
+    """Run the command; translate what it raised into one line and an exit status."""
     try:
         status: int = args.func(args)
         return status
-    except RuleError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        return 1
-    except PulseError as exc:
-        print(f"pulse: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    except Exception as exc:
+        error: BaseException = exc
+        if type(exc).__module__.startswith("bytewax"):
+            from pulse.report import flow_error
+
+            error = flow_error(exc)
+        if isinstance(error, KeyboardInterrupt):
+            return _stopped(error)
+        if isinstance(error, RuleError):
+            print("\n".join(error.problems), file=sys.stderr)
+            return 1
+        if isinstance(error, PulseError):
+            print(f"pulse: {error}", file=sys.stderr)
+            return 2
+        if error is not exc:
+            raise error from None
+        raise
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+    print(f"pulse: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    return 128 + signum
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from pulse.cli.options import seconds
 from pulse.config import RunConfig
 from pulse.connectors.kafka import log_to_stderr
 from pulse.connectors.kafka.settings import PASSWORD_ENV, KafkaSettings
@@ -39,7 +40,7 @@ def add_connection_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--ssl-certfile", help="client certificate (mutual TLS)")
     group.add_argument("--ssl-keyfile", help="client key (mutual TLS)")
     group.add_argument(
-        "--connect-timeout", type=float, default=30.0, metavar="S",
+        "--connect-timeout", type=seconds(allow_zero=True), default=30.0, metavar="S",
         help="retry an unreachable broker with backoff this long before failing (default 30)",
     )  # fmt: skip
 
@@ -63,18 +64,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="bytewax recovery directory (created if missing): resume after a crash",
     )  # fmt: skip
     group.add_argument(
-        "--snapshot-interval", type=float, default=10.0, metavar="S",
+        "--snapshot-interval", type=seconds(allow_zero=False), default=10.0, metavar="S",
         help="seconds between recovery snapshots (default 10)",
     )  # fmt: skip
     group.add_argument(
-        "--lag-log-interval", type=float, default=10.0, metavar="S",
+        "--lag-log-interval", type=seconds(allow_zero=False), default=10.0, metavar="S",
         help="seconds between consumer lag log lines per partition (default 10)",
     )  # fmt: skip
 
 
 def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
-    """Settings from parsed options; `None` without `--kafka`."""
+    """Settings from parsed options; `None` without `--kafka` (and then no Kafka option given)."""
     if not args.kafka:
+        given = [
+            f"`--{name.replace('_', '-')}`"
+            for name in ("topic", "output_topic", "dead_letter_topic", "to_end")
+            if getattr(args, name, None)
+        ]
+        if given:
+            raise ConfigError(f"{', '.join(given)} needs `--kafka BOOTSTRAP`")
         return None
     if not args.topic:
         raise ConfigError("`--kafka` needs `--topic`")

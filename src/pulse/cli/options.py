@@ -4,16 +4,81 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import math
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from pulse.config import RunConfig
 from pulse.connectors.generator import GeneratorConfig
+from pulse.errors import ConfigError
 from pulse.events import parse_ts
+from pulse.redis_client import RETRY_ENV, mask_url
 from pulse.redis_server import PrivateRedis
 from pulse.rules import default_rules_path
 
-__all__ = ["add_flow_options", "add_generator_options", "generator_config", "redis", "run_config"]
+__all__ = [
+    "REDIS_URL_ENV",
+    "add_flow_options",
+    "add_generator_options",
+    "add_redis_options",
+    "check_inputs",
+    "generator_config",
+    "positive_int",
+    "redis",
+    "redis_url",
+    "run_config",
+    "seconds",
+]
+
+REDIS_URL_ENV = "PULSE_REDIS_URL"
+"""The Redis URL when neither `--redis-url` nor `--redis-url-file` is given."""
+
+log = logging.getLogger("pulse.cli")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1.
+
+    >>> positive_int("1000")
+    1000
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: Expected a whole number >= 1, got `0`
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got `{text}`")
+    return value
+
+
+def seconds(*, allow_zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds, > 0 (or >= 0 with `allow_zero`).
+
+    >>> seconds(allow_zero=True)("0")
+    0.0
+    >>> seconds(allow_zero=False)("-1")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: Expected a number of seconds > 0, got `-1`
+    """
+    bound = ">= 0" if allow_zero else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"Expected a number of seconds {bound}, got `{text}`")
+        return value
+
+    parse.__name__ = "seconds"  # argparse names the type in its messages
+    return parse
 
 
 def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True) -> None:
@@ -24,20 +89,84 @@ def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True
             help="JSONL file or - for stdin (repeatable); default: the built-in generator",
         )  # fmt: skip
     parser.add_argument("--rules", default=str(default_rules_path()), help="rules file")
-    parser.add_argument(
-        "--redis-url", help="Redis to keep state in; default: a private redis-server for the run"
-    )
+    add_redis_options(parser)
     parser.add_argument("--prefix", default="pulse", help="Redis key prefix (default pulse)")
     parser.add_argument("--triggers", help="also append triggers to this JSONL file")
     parser.add_argument(
         "--dead-letters", default="out/dead_letters.jsonl",
         help="dead-letter JSONL file (default out/dead_letters.jsonl; '' for stderr)",
     )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=1000, help="events per source batch")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=1000, help="events per source batch"
+    )
     parser.add_argument(
         "--until", help="at end of input, advance event time to this ISO time (fires timers)"
     )
     add_generator_options(parser)
+
+
+def add_redis_options(parser: argparse.ArgumentParser) -> None:
+    """Where the state lives (`--redis-url`, `--redis-url-file`) and how long outages are waited."""
+    parser.add_argument(
+        "--redis-url", metavar="URL",
+        help=f"Redis to keep state in (a password here shows in `ps`: prefer {REDIS_URL_ENV} "
+        f"or --redis-url-file); default: {REDIS_URL_ENV}, else a private redis-server for the run",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url-file", metavar="FILE", help="read the Redis URL from this file"
+    )
+    parser.add_argument(
+        "--redis-retry-s", type=seconds(allow_zero=True), metavar="S",
+        help=f"retry an unreachable Redis this long, then stop with exit status 2 "
+        f"(default: {RETRY_ENV}, else 60)",
+    )  # fmt: skip
+
+
+def redis_url(args: argparse.Namespace) -> str | None:
+    """The Redis URL: `--redis-url`, `--redis-url-file`, `PULSE_REDIS_URL`, or `None` (private)."""
+    if args.redis_url and args.redis_url_file:
+        raise ConfigError("give `--redis-url` or `--redis-url-file`, not both")
+    if args.redis_url_file:
+        try:
+            url = Path(args.redis_url_file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            # Not chained: a decode error quotes the file's bytes, the password among them.
+            message = f"cannot read `--redis-url-file` `{args.redis_url_file}`: {reason}"
+            raise ConfigError(message) from None
+        if not url:
+            raise ConfigError(f"`--redis-url-file` `{args.redis_url_file}` is empty")
+        return url
+    if args.redis_url:
+        if mask_url(args.redis_url) != args.redis_url:
+            log.warning(
+                "the password in `--redis-url` is visible to other users (`ps`); "
+                "use %s or `--redis-url-file` instead", REDIS_URL_ENV,
+            )  # fmt: skip
+        return str(args.redis_url)
+    return os.environ.get(REDIS_URL_ENV) or None
+
+
+def check_inputs(inputs: list[str], until: str | None, *, is_live: bool = False) -> None:
+    """Refuse input options that would be silently ignored, and inputs that cannot be read."""
+    problems: list[str] = []
+    if until and "-" in inputs:
+        problems.append(
+            "`--until` does not apply to standard input (`-i -`): write the events to a file "
+            "and pass `-i FILE`"
+        )
+    if until and is_live:
+        problems.append("`--until` has no effect with `--live`: a live input never ends")
+    for path in inputs:
+        if path == "-":
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            problems.append(f"cannot read input `{path}`: {exc.strerror}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +197,7 @@ def run_config(args: argparse.Namespace, redis_url: str, inputs: list[str]) -> R
         inputs=inputs,
         generator=generator_config(args),
         batch_size=args.batch_size,
+        redis_retry_s=args.redis_retry_s,
         until_ms=parse_ts(args.until) if args.until else None,
         triggers_path=args.triggers,
         dead_letters_path=args.dead_letters or None,

@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
     run.add_argument("--live", action="store_true", help="follow the input; idle time advances")
     run.add_argument("--quiet", action="store_true", help="do not print triggers")
     run.add_argument(
-        "--reload-poll", type=float, default=1.0, metavar="S",
+        "--reload-poll", type=options.seconds(allow_zero=True), default=1.0, metavar="S",
         help="hot-reload the rules file when it changes, looking every S seconds "
         "(0: only on SIGHUP; default 1)",
     )  # fmt: skip
@@ -54,8 +54,10 @@ def _run(args: argparse.Namespace) -> int:
     from pulse.report import RunReport, run_flow
 
     load_rules(args.rules)
+    options.check_inputs(args.input, args.until, is_live=args.live)
     args.input = _sorted_inputs(args, args.input)
-    with options.redis(args.redis_url) as url:
+    kafka_options.kafka_settings(args)  # refuse Kafka options without `--kafka` before starting
+    with options.redis(options.redis_url(args)) as url:
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
         config.show_console = not args.quiet
@@ -75,7 +77,9 @@ def _replay(args: argparse.Namespace) -> int:
     if not Path(args.file).is_file():
         print(f"pulse: events file `{args.file}` does not exist", file=sys.stderr)
         return 2
+    options.check_inputs([args.file], None)
     args.file = _sorted_inputs(args, [args.file])[0]
+    args.redis_url = options.redis_url(args)
     if args.compare:
         from pulse.cli.compare import replay_compare
 

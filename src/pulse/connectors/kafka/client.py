@@ -15,14 +15,20 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    IllegalSaslStateError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.sender import InitPIDHandler, Sender
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.transaction import InitProducerIdRequest_v0
 from aiokafka.protocol.types import CompactString, Int16, Int32, Int64, Schema, TaggedFields
 
-from pulse.connectors.kafka.settings import KafkaSettings, client_options
+from pulse.connectors.kafka.settings import PASSWORD_ENV, KafkaSettings, client_options
 from pulse.errors import ConnectorError
 
 __all__ = [
@@ -40,6 +46,14 @@ C = TypeVar("C", AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaAdminClient)
 
 _BACKOFF_FIRST_S = 0.1
 _BACKOFF_MAX_S = 2.0
+
+_LOGIN_REFUSED = (
+    AuthenticationFailedError,
+    IllegalSaslStateError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+"""Broker answers that retrying with the same credentials cannot change."""
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -65,6 +79,16 @@ async def _start(
         try:
             await asyncio.wait_for(start(client), timeout=max(remaining, 0.1))
             return client
+        except _LOGIN_REFUSED as exc:
+            await _stop(client)
+            raise _login_error(settings, what, exc) from exc
+        except (KeyError, ValueError) as exc:
+            # aiokafka's SCRAM client fails this way on the broker's rejection
+            # (`e=invalid-credentials` has no signature `v`: KeyError 'v').
+            await _stop(client)
+            if settings.sasl_mechanism is None:
+                raise
+            raise _login_error(settings, what, exc) from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             await _stop(client)
             remaining = deadline - time.monotonic()
@@ -79,6 +103,16 @@ async def _start(
             )  # fmt: skip
             await asyncio.sleep(min(delay_s, remaining))
             delay_s = min(delay_s * 2, _BACKOFF_MAX_S)
+
+
+def _login_error(settings: KafkaSettings, what: str, exc: BaseException) -> ConnectorError:
+    """The one-line error for a SASL login the broker refused."""
+    detail = exc if isinstance(exc, KafkaError) else "the broker rejected the credentials"
+    return ConnectorError(
+        f"Kafka at `{settings.bootstrap}` refused the {settings.sasl_mechanism} login of user "
+        f"`{settings.sasl_username}` for the {what}: {detail}; check `--sasl-username` and "
+        f"`{PASSWORD_ENV}`"
+    )
 
 
 async def _stop(client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient) -> None:
