@@ -231,7 +231,8 @@ def main() -> int:
             )
         ]
         runs[0]["gc_threshold"] = args.gc_threshold
-    result = {"benchmark": "replay", "machine": machine(), "runs": runs}
+    name = "skew" if args.skew_pair else "replay"
+    result = {"benchmark": name, "machine": machine(), "runs": runs}
     if args.quiet:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -30,6 +30,7 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
         "machine": {},
         "micro": [],
         "replay": [],
+        "skew": [],
         "live": [],
         "footprint": [],
         "kafka": [],
@@ -137,6 +138,47 @@ def _targets(merged: dict[str, Any]) -> list[dict[str, Any]]:
             "{:,} B",
         )
     )
+    skew = {r["shape"]: r for r in merged["skew"]}
+    hot, uniform = skew.get("hot"), skew.get("uniform")
+    hot_rate = hot["events_per_s"] if hot else None
+    targets.append(
+        _target(
+            "skewed stream (busiest contact 14 %), rules-only reference job",
+            "≥ 100,000 events/s",
+            hot_rate,
+            hot_rate is not None and hot_rate >= 100_000,
+            "{:,} events/s",
+        )
+    )
+    gap = (
+        round(100 * (uniform["events_per_s"] - hot["events_per_s"]) / uniform["events_per_s"])
+        if hot and uniform
+        else None
+    )
+    targets.append(
+        _target(
+            "skewed vs uniform throughput (same job, same size)",
+            "skewed within 20 % of uniform",
+            gap,
+            gap is not None and gap <= 20,
+            "skewed {}% below uniform (negative: faster)",
+        )
+    )
+    per_event = {
+        r["name"]: r["per_item_us"] for r in merged["micro"] if r["group"] == "hot-contact"
+    }
+    quiet = per_event.get("one_more_event_for_a_contact[10]")
+    busy = per_event.get("one_more_event_for_a_contact[100000]")
+    ratio = round(100 * (busy - quiet) / quiet) if quiet and busy else None
+    targets.append(
+        _target(
+            "one event: contact with 100,000 vs 10 events in the last hour",
+            "within 20 %",
+            ratio,
+            ratio is not None and ratio <= 20,
+            "busy contact {}% dearer",
+        )
+    )
     big = [r for (events, _), r in replay.items() if events == 1_000_000]
     spread = _spread([r["events_per_s"] for r in big])
     cpu_spread = _spread([r["events_per_cpu_s"] for r in big])
@@ -178,7 +220,7 @@ def render(merged: dict[str, Any]) -> str:
         f"1-minute load average when each benchmark started: {loads or 'n/a'}. "
         "Redis runs on the same machine.",
         "",
-        "## Targets (issue #6)",
+        "## Targets (issues #6 and #9)",
         "",
         *_table(
             ["target", "goal", "measured", "reached"],
@@ -228,6 +270,22 @@ def render(merged: dict[str, Any]) -> str:
                     else "-",
                 ]
                 for r in merged["replay"]
+            ],
+        )
+    if merged["skew"]:
+        out += ["", "## Uniform and skewed traffic (`bench/replay.py --skew-pair`)", ""]
+        out += _table(
+            ["traffic", "events", "events/s", "events per CPU-second", "triggers", "B/contact"],
+            [
+                [
+                    r["shape"],
+                    f"{r['events']:,}",
+                    f"{r['events_per_s']:,}",
+                    f"{r['events_per_cpu_s']:,}",
+                    f"{r['triggers']:,}",
+                    f"{r['footprint']['bytes_per_contact']:,}",
+                ]
+                for r in merged["skew"]
             ],
         )
     if merged["live"]:

@@ -38,8 +38,17 @@ def steps(out: Path, *, smoke: bool, skip: set[str]) -> list[tuple[str, list[str
             [PYTHON, str(BENCH / "replay.py"), *(size or ["--matrix"]), "--naive", "--quiet"],
             out / "replay.json",
         ),
+        (
+            "skew",
+            [
+                PYTHON, str(BENCH / "replay.py"), "--skew-pair", "--quiet",
+                *(["--events", "5000", "--contacts", "500"] if smoke
+                  else ["--events", "200000", "--contacts", "50000"]),
+            ],
+            out / "skew.json",
+        ),
         ("live", [PYTHON, str(BENCH / "live_latency.py"), *size], out / "live.json"),
-    ]
+    ]  # fmt: skip
     kafka = BENCH / "kafka.py"
     if kafka.exists():
         kafka_size = ["--events", "5000", "--contacts", "500"] if smoke else []

@@ -75,8 +75,8 @@ def state_blobs(rules: Rules) -> dict[str, bytes]:
     fired: list[Trigger] = []
     for event in generate_events(_HISTORY):
         state = states.setdefault(event.key, ContactState())
-        if journey.admit(state, event) is None:
-            journey.apply(state, event, event.ts_ms, fired)
+        if not journey.is_duplicate(state, event):
+            journey.apply(state, event, fired)
     for state in states.values():
         journey.compact(state)
     return {key: encode_state(state) for key, state in states.items()}
