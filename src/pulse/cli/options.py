@@ -178,13 +178,25 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--days", type=float, default=defaults.span_days, help="time span")
     group.add_argument("--seed", type=int, default=defaults.seed)
     group.add_argument("--skew", type=float, default=defaults.skew, help="activity skew")
+    group.add_argument(
+        "--rate-per-s",
+        type=float,
+        default=defaults.rate_per_s,
+        help="dense traffic with hot contacts at this many events per second of event time",
+    )
+    group.add_argument(
+        "--hot-share",
+        type=float,
+        default=defaults.hot_share,
+        help="with --rate-per-s: share of events sent by the busiest contact (0.14)",
+    )
 
 
 def generator_config(args: argparse.Namespace) -> GeneratorConfig:
     """The generator settings from parsed options."""
     return GeneratorConfig(
         contacts=args.contacts, events=args.events, span_days=args.days,
-        seed=args.seed, skew=args.skew,
+        seed=args.seed, skew=args.skew, rate_per_s=args.rate_per_s, hot_share=args.hot_share,
     )  # fmt: skip
 
 
