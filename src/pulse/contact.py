@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["STAGES", "ContactState", "Timer", "decode_state", "encode_state"]
+__all__ = ["STAGES", "Consent", "ContactState", "Timer", "decode_state", "encode_state"]
 
 STAGES = ("awareness", "consideration", "decision", "customer", "loyal", "at_risk", "lost")
 """Lifecycle stages, in journey order; `at_risk` and `lost` are set by triggers."""
@@ -25,6 +25,16 @@ class Timer(msgspec.Struct, array_like=True, gc=False):
     """What armed it (cart episode, session and product, order id, last event id)."""
     trigger: str
     """Name of the trigger spec in the rules file."""
+
+
+class Consent(msgspec.Struct, array_like=True, gc=False):
+    """The newest consent fact for one channel (or `*`, every channel), in event time."""
+
+    is_granted: bool
+    ts_ms: int
+    reason: str
+    """Why it was withdrawn (`unsubscribed`, `consent_withdrawn`, `hard_bounce`,
+    `spam_complaint`), or `granted`."""
 
 
 class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
@@ -76,6 +86,23 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """The model's last purchase probability for this contact."""
     points_total: float = 0.0
     """Decayed rule points at the last event (the score without the model part)."""
+    consent: dict[str, Consent] = {}
+    """Per channel (`*`: all), the newest consent fact; absent means the pack's default
+    (see `pulse.guardrails`). At most `guardrails.MAX_CONSENT_CHANNELS` entries."""
+    has_email: bool | None = None
+    """From `identify` traits: an email is known (True), known empty (False), or unknown."""
+    has_phone: bool | None = None
+    timezone: str = ""
+    """IANA zone from traits (quiet hours); empty means the pack's default, UTC."""
+    locale: str = ""
+    sends: dict[str, list[int]] = {}
+    """Per channel, the event times of recent sent or deferred messages, oldest first
+    (frequency caps; bounded by the largest cap)."""
+    last_sent: dict[str, int] = {}
+    """Per trigger name, the event time it was last sent or deferred (cooldowns)."""
+    home: str = ""
+    """Anonymous contacts only: the source partition their events come from (a merge
+    into a known contact is done only on the same partition; see `pulse.identity`)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

@@ -14,6 +14,16 @@ stays the state of record, written every batch, but the states this process
 wrote are served from memory (bounded, oldest evicted) instead of read back and
 decoded. A contact sending many events in a batch is loaded and written once.
 
+Identity (see `pulse.identity`): an event keyed by an anonymous id whose alias is
+known is applied to the contact it resolves to; an `identify` (or `signup`,
+`alias`, `login`) naming both ids moves the anonymous state into the contact,
+and the alias and the deletion of the anonymous state are part of the batch's
+commit. Aliases are read with the batch's states, in the same round trip, and
+kept in a bounded map. Both happen only within one source partition: an alias
+made on another partition, or an anonymous state whose events come from another
+one, is left alone and counted (`identity:alias_elsewhere`,
+`identity:merge_elsewhere`), never merged by a process that does not own it.
+
 The online model learns at event-time checkpoints. When the released events
 cross one mid-batch, every timer due before the checkpoint fires first (the
 batch loaded all such contacts up front), then the model learns: exactly what
@@ -32,11 +42,12 @@ import msgspec
 
 from pulse.batch import SourceBatch, StreamPosition
 from pulse.contact import ContactState
-from pulse.events import Rejected
+from pulse.events import Event, Rejected
+from pulse.identity import Alias, anonymous_key, is_anonymous, merge_key, merge_states
 from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.rules import Rules
-from pulse.state import ContactStore
+from pulse.state import ContactStore, Merge
 from pulse.training import ModelRole
 from pulse.triggers import Trigger, iso_ms
 
@@ -64,6 +75,11 @@ class _Work:
         self.due_fresh: set[str] = set()
         """Contacts whose `next_due` is current (applying an event makes it stale): each
         contact's next due time is computed once per batch, not once per event."""
+        self.aliases: dict[str, Alias] = {}
+        """Known aliases of the batch's anonymous keys, and those its merges make."""
+        self.merges: list[Merge] = []
+        self.merged: set[str] = set()
+        """Anonymous keys whose state moved into a contact (deleted at commit)."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():
@@ -87,6 +103,10 @@ class _Work:
         moves: Counter[str] = Counter()
         for key, state in self.states.items():
             before = self.stages_before[key]
+            if key in self.merged:
+                if before is not None:
+                    moves[before] -= 1  # the anonymous contact is gone
+                continue
             if before != state.stage:
                 if before is not None:
                     moves[before] -= 1
@@ -107,6 +127,8 @@ class Engine:
         self.totals: Counter[str] = Counter()
         self.cache_contacts = cache_contacts
         self._cache: dict[str, ContactState] = {}
+        self._aliases: dict[str, Alias] = {}
+        """Aliases read or made (committed), bounded like the cache; an alias never changes."""
         self._positions: dict[str, StreamPosition] = {}
         """Committed position of every stream seen (read from Redis once, then kept)."""
         self._known_streams: set[str] = set()
@@ -125,6 +147,7 @@ class Engine:
         except BaseException:
             # What the cache holds may be ahead of Redis now: never serve it again.
             self._cache.clear()
+            self._aliases.clear()
             raise
 
     def _process(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
@@ -157,6 +180,9 @@ class Engine:
         for trigger in work.fired:
             work.counters["triggers"] += 1
             work.counters[f"trigger:{trigger.trigger}"] += 1
+            work.counters[f"decision:{trigger.decision}"] += 1
+            if trigger.suppressed_reason is not None:
+                work.counters[f"decision:suppressed:{trigger.suppressed_reason}"] += 1
         model, is_new_version = self.role.take_published() if self.role else (None, False)
         changed = work.changed()
         if changed or work.fired or +work.counters or positions or model is not None:
@@ -171,11 +197,13 @@ class Engine:
                 shipping=self.role.shipping() if self.role else None,
                 positions=positions,
                 next_due=work.next_due,  # current: the batch ended with `_fire_due`
+                merges=work.merges,
             )
         for stream, (_, new) in positions.items():
             self._positions[stream] = new
         self.totals.update(work.counters)
         self._remember(work.states)
+        self._remember_aliases(work.aliases)
 
     def _advance_positions(
         self, batches: list[SourceBatch]
@@ -209,6 +237,14 @@ class Engine:
             for key in list(itertools.islice(cache, excess + self.cache_contacts // 10)):
                 del cache[key]
 
+    def _remember_aliases(self, aliases: dict[str, Alias]) -> None:
+        known = self._aliases
+        known.update(aliases)
+        excess = len(known) - self.cache_contacts
+        if excess > 0:
+            for key in list(itertools.islice(known, excess + self.cache_contacts // 10)):
+                del known[key]
+
     def _fire_due(self, work: _Work, watermarks: dict[str, int] | int) -> None:
         """Fire timers due before their partition's watermark (or one time for all)."""
 
@@ -241,10 +277,19 @@ class Engine:
         partitions: dict[str, str] = {}
         due_before: dict[str, int] = {}
         streams: set[str] = set()
+        anonymous: dict[str, str] = {}  # anonymous keys named (as key, or by an identify)
         for batch in batches:
             partition = batch.partition
             for event in batch.events:
                 key = event.key
+                if event.anonymous_id is not None:
+                    linked = (
+                        key
+                        if event.contact_id is None
+                        else merge_key(event.type, event.contact_id, event.anonymous_id)
+                    )
+                    if linked is not None:
+                        anonymous.setdefault(linked, partition)
                 if key not in partitions:
                     partitions[key] = partition
                     if key not in cache:
@@ -256,9 +301,14 @@ class Engine:
                 due_before.get(partition, batch.watermark_ms), batch.watermark_ms, newest
             )
             streams.update(s for s in batch.read_to if s and s not in self._known_streams)
-        states, due, positions = self.store.load(
-            list(wanted), due_before, skip=cache, streams=streams
+        lookups = [k for k in anonymous if k not in self._aliases]
+        for key, partition in anonymous.items():
+            if key not in partitions and key not in cache:
+                wanted.setdefault(key, partition)  # linked by an identify: its state moves
+        states, due, positions, aliases = self.store.load_batch(
+            list(wanted), due_before, skip=cache, streams=streams, aliases=lookups
         )
+        self._resolve(work, anonymous, aliases, states, partitions)
         self._known_streams |= streams
         self._positions.update(positions)
         for partition, contacts in due.items():
@@ -270,6 +320,70 @@ class Engine:
                 if cached is not None:
                     states[key] = cached
         work.add(states, partitions)
+
+    def _resolve(
+        self,
+        work: _Work,
+        anonymous: dict[str, str],
+        read: dict[str, Alias],
+        states: dict[str, ContactState],
+        partitions: dict[str, str],
+    ) -> None:
+        """Note the batch's aliases; load the contacts they resolve to; take in the
+        anonymous states identifies link (from the cache or the read)."""
+        cache = self._cache
+        aliases = work.aliases
+        targets: list[str] = []
+        for key, partition in anonymous.items():
+            alias = read.get(key) or self._aliases.get(key)
+            if alias is not None:
+                aliases[key] = alias
+                contact = alias.contact
+                if alias.partition == partition and contact not in partitions:
+                    partitions[contact] = partition
+                    if contact not in states and contact not in cache:
+                        targets.append(contact)
+            if key not in partitions:
+                state = states.get(key) or cache.get(key)
+                if state is not None and state.last_ts and state.home != partition:
+                    states.pop(key, None)  # another partition's: not this process's to move
+                else:
+                    partitions[key] = partition
+        if targets:
+            states.update(self.store.load(targets, {}, skip=cache)[0])
+
+    def _merge(self, work: _Work, event: Event, partition: str) -> None:
+        """An identify links its anonymous id: move that state into the contact, once."""
+        assert event.anonymous_id is not None
+        anon, contact = anonymous_key(event.anonymous_id), event.key
+        counters = work.counters
+        alias = work.aliases.get(anon)
+        if alias is not None:
+            if alias.contact != contact:
+                counters["identity:alias_conflict"] += 1  # the first link wins
+            return
+        work.aliases[anon] = Alias(contact, partition)
+        state = work.states.get(anon)
+        if state is not None and state.last_ts and state.home == partition:
+            self.journey.fire_due(state, anon, event.ts_ms, work.fired)
+            merge_states(work.states[contact], state, self.journey.rules.scoring)
+            counters["identity:merged"] += 1
+            work.merged.add(anon)
+            work.states[anon] = ContactState()
+            work.dirty.discard(anon)
+            work.next_due.pop(anon, None)
+            work.due_fresh.add(anon)
+            work.due_fresh.discard(contact)
+            work.merges.append(Merge(anon, contact, partition, home=partition))
+            return
+        if state is None or state.last_ts:
+            counters["identity:merge_elsewhere"] += 1
+            log.warning(
+                "`%s` identifies as `%s` on partition `%s`, but its state belongs to another "
+                "partition: alias written, state not merged",
+                anon, contact, partition,
+            )  # fmt: skip
+        work.merges.append(Merge(anon, contact, partition))
 
     def _apply_events(self, batch: SourceBatch, work: _Work) -> None:
         journey, role = self.journey, self.role
@@ -298,14 +412,34 @@ class Engine:
                 )
                 if checkpoint is not None:
                     self._checkpoint(work, checkpoint)
+            if event.anonymous_id is not None:
+                event = self._identify(work, event, batch.partition)
             state = states[event.key]
             if journey.is_duplicate(state, event):
                 counters["duplicates"] += 1
                 continue
             counters["events"] += 1
+            if event.contact_id is None and not state.home and is_anonymous(event.key):
+                state.home = batch.partition  # an anonymous contact's partition
             work.dirty.add(event.key)
             work.due_fresh.discard(event.key)
             journey.apply(state, event, work.fired, late_at.get(i, ts) if late_at else ts)
+
+    def _identify(self, work: _Work, event: Event, partition: str) -> Event:
+        """The event, re-keyed to its contact when its anonymous key has an alias here;
+        an identify's merge done first."""
+        key = event.key
+        if event.contact_id is not None:
+            if merge_key(event.type, key, event.anonymous_id) is not None:
+                self._merge(work, event, partition)
+            return event
+        alias = work.aliases.get(key)
+        if alias is None:
+            return event
+        if alias.partition != partition:
+            work.counters["identity:alias_elsewhere"] += 1
+            return event
+        return msgspec.structs.replace(event, key=alias.contact)
 
     def _checkpoint(self, work: _Work, checkpoint_ms: int) -> None:
         """Fire every timer due before the checkpoint, then let the model learn.

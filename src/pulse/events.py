@@ -71,7 +71,7 @@ CANONICAL_TYPES: frozenset[str] = frozenset(
         "cart_view", "checkout_started", "purchase", "refund", "signup", "login",
         "identify", "email_sent", "email_open", "email_click", "sms_click", "push_open",
         "form_submit", "webinar_attended", "survey_response", "review_submitted",
-        "unsubscribe", "consent",
+        "unsubscribe", "consent", "email_bounced", "spam_complaint",
     }
 )  # fmt: skip
 

@@ -22,11 +22,12 @@ import zlib
 from collections import Counter
 from typing import Any
 
-from pulse import labels, windows
+from pulse import guardrails, labels, windows
 from pulse.conditions import Condition
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
 from pulse.features import extract_features
+from pulse.identity import apply_traits
 from pulse.model import LeadModel
 from pulse.rules import (
     AbandonCart,
@@ -41,7 +42,7 @@ from pulse.rules import (
     WelcomeBack,
     trigger_kind,
 )
-from pulse.scoring import add_points, contact_view, score_at, stage_of
+from pulse.scoring import add_points, advance, contact_view, held_score, score_at, stage_of
 from pulse.triggers import Trigger, iso_ms, trigger_id
 
 __all__ = ["DEDUPE_IDS", "DEDUPE_WINDOW_MS", "MAX_CART_LINES", "PASSIVE_TYPES", "Journey"]
@@ -57,8 +58,9 @@ MAX_ORDER_TIMERS = 10
 """Pending per-order timers (post-purchase) a contact may hold; more are counted, not armed."""
 _MORE = "_more"
 
-PASSIVE_TYPES = frozenset({"email_sent"})
-"""Events pulse's side caused; they are counted but are not the contact's activity."""
+PASSIVE_TYPES = frozenset({"email_sent", "email_bounced", "spam_complaint"})
+"""Events that are not the contact's activity (sends, and what a mailbox reports of them):
+counted, never a session, a return from `lost` or the end of a silence."""
 
 _HISTORY = 10
 _HOUR_MS = 3_600_000
@@ -139,8 +141,8 @@ class Journey:
         is_new_hour = ts // _HOUR_MS > state.last_ts // _HOUR_MS
         windows.add(state.counts.setdefault(event.type, []), ts)
         self._apply_commerce(state, event, out)
-        score_before = self.score(state, ts)
-        points = self._apply_points(state, event)
+        points_before, points = self._apply_points(state, event)
+        score_before = round(points_before + self._model_part(state, points_before), 3)
         state.last_ts = max(state.last_ts, ts)
         if is_active:
             state.last_active_ts = max(state.last_active_ts, ts)
@@ -179,6 +181,12 @@ class Journey:
                 self._refund(state, event)
             case "product_view":
                 self._product_view(state, event)
+            case "unsubscribe" | "consent" | "email_bounced" | "spam_complaint":
+                refused = guardrails.apply_consent(state, event)
+                if refused is not None:
+                    self.skipped[refused] += 1
+            case "identify" | "signup" | "alias" | "login":
+                apply_traits(state, event.props)
             case _:
                 pass
         for spec in self._abandon:
@@ -334,17 +342,19 @@ class Journey:
         labels.sample_vector(state, ts, features, model.spec)
         return round(points + self._model_part(state, points), 3)
 
-    def _apply_points(self, state: ContactState, event: Event) -> float:
-        """Add the event's rule points; returns the decayed points after them."""
+    def _apply_points(self, state: ContactState, event: Event) -> tuple[float, float]:
+        """Add the event's rule points; returns the decayed points before and after them."""
+        scoring = self.rules.scoring
+        before = advance(state, event.ts_ms, scoring)
         rules = self._point_rules.get(event.type)
         if not rules:
-            return score_at(state, event.ts_ms, self.rules.scoring)
+            return before, before
         for index, rule in rules:
             condition = self.rules.conditions.get(index)
             if condition is not None and not self._holds(condition, state, event):
                 continue
-            add_points(state, rule, event.ts_ms, self.rules.scoring)
-        return score_at(state, event.ts_ms, self.rules.scoring)
+            add_points(state, rule, event.ts_ms, scoring)
+        return before, held_score(state, scoring)
 
     def _holds(self, condition: Condition, state: ContactState, event: Event) -> bool:
         variables = {"type": event.type, "ts": event.ts_ms, "props": event.props}
@@ -498,16 +508,22 @@ class Journey:
         marketing: bool = True,
         memory: str = "",
     ) -> bool:
-        """Append a trigger unless suppressed (lost contact) or already fired for the episode.
+        """Append a trigger, with the guardrails' decision, unless the episode already fired.
 
         `memory` is where the fired episode is remembered (default: the trigger's name).
+        A suppressed trigger is appended too (the output is the audit trail). Returns
+        False when nothing was appended or the contact is lost.
         """
-        if marketing and state.lost:
-            return False
         memory = memory or spec.name
         if state.fired.get(memory) == episode:
             return False
         state.fired[memory] = episode
+        rules = self.rules.guardrails
+        verdict = guardrails.decide(
+            state, key, spec.name, spec.channel, ts, rules, is_marketing=marketing
+        )
+        if verdict.decision != "suppressed":
+            guardrails.record_send(state, spec.name, spec.channel, verdict.until_ms or ts, rules)
         score = self.score(state, ts)
         if self.model is not None:
             reason = {**reason, "points": round(score_at(state, ts, self.rules.scoring), 3)}
@@ -526,6 +542,9 @@ class Journey:
                 channel=spec.channel,
                 rules_version=self.rules.version,
                 reason=reason,
+                decision=verdict.decision,
+                suppressed_reason=verdict.reason,
+                deferred_until=None if verdict.until_ms is None else iso_ms(verdict.until_ms),
             )
         )
-        return True
+        return verdict.reason != "lost"

@@ -97,11 +97,15 @@ EXAMPLES: dict[str, str] = {
     "_Trigger.enabled": "- {kind: rescue, enabled: false}",
     "_File.extends": "extends: default",
     "PointRule.enabled": "- {name: premium_product_view, enabled: false}",
+    "Guardrails.frequency_caps": "frequency_caps: [{channel: email, max: 3, per: 1d}]",
+    "Guardrails.cooldowns": "cooldowns: {abandon_cart: 1d}",
+    "Guardrails.quiet_hours": 'quiet_hours: {start: "22:00", end: "07:00", channels: [email]}',
+    "Guardrails.default_timezone": "default_timezone: Europe/Paris",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
 
 _SECTIONS: list[tuple[str, str, Any, tuple[str, ...]]] = [
-    ("Top level", "", schema._File, ("scoring", "stages", "model", "triggers")),
+    ("Top level", "", schema._File, ("scoring", "stages", "model", "triggers", "guardrails")),
     ("`scoring`", "scoring.", schema.Scoring, ("rules",)),
     ("`scoring.rules[]`", "scoring.rules[].", schema.PointRule, ()),
     ("`stages`", "stages.", schema.Stages, ()),
@@ -288,6 +292,8 @@ def _type_name(type_: Any) -> str:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if origin is list:
         return f"list of {_type_name(args[0])}s"
+    if origin is dict:
+        return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}"
     if origin in (types.UnionType, typing.Union) and type(None) in args:
         rest = [a for a in args if a is not type(None)]
         return " or ".join(_type_name(a) for a in rest) + " (optional)"

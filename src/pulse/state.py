@@ -6,6 +6,7 @@ so all keys of one contact share a slot and can be exported or deleted together)
 | key                              | type   | holds                                            |
 |----------------------------------|--------|--------------------------------------------------|
 | `pulse:{c:<contact>}:s`          | string | the contact's `ContactState` (msgpack), with TTL |
+| `pulse:{c:anon:<id>}:alias`      | string | `contact\x1fpartition` an anonymous id links to |
 | `pulse:timers:{p:<partition>}`   | zset   | contact -> its next timer due time (epoch ms)    |
 | `pulse:triggers`                 | stream | every trigger, written with the state, once      |
 | `pulse:stages`                   | hash   | number of contacts per lifecycle stage           |
@@ -42,6 +43,7 @@ import redis
 from pulse.batch import StreamPosition
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
+from pulse.identity import Alias, decode_alias, encode_alias
 from pulse.model import LeadModel
 from pulse.redis_client import connect  # re-exported: the one way to build a client
 from pulse.rules import ModelSpec
@@ -52,11 +54,25 @@ __all__ = [
     "TRIGGER_STREAM_MAXLEN",
     "ContactStore",
     "KeyLayout",
+    "Merge",
     "ModelShipping",
     "connect",
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Merge(msgspec.Struct, frozen=True, gc=False):
+    """An anonymous contact linked to a known one, written with the batch (see `pulse.identity`).
+
+    `home` is the partition whose timer index holds the anonymous state, when the
+    state moved into the contact (it is deleted); empty when only the alias is written.
+    """
+
+    anonymous_key: str
+    contact: str
+    partition: str
+    home: str = ""
 
 
 class ModelShipping(msgspec.Struct):
@@ -89,7 +105,8 @@ _EXAMPLE_DECODER = msgspec.msgpack.Decoder()
 #    states = {{key, blob, timers key, member, due or -1}, ...}, ttl,
 #    triggers = {key, maxlen, {{id, json}, ...}}, counters = {{key, {{field, n}, ...}}, ...},
 #    sets = {{key, value}, ...}, incrs = {key, ...}, hashes = {{key, {{f, v}, ...}}, ...},
-#    lease = {key, owner, ms} or {}, labels = {key, maxlen, {{writer, example}, ...}} or {}}
+#    lease = {key, owner, ms} or {}, labels = {key, maxlen, {{writer, example}, ...}} or {},
+#    merges = {{alias key, alias value, state key or '', timers key or '', member}, ...}}
 # where blob, json, value and example are ARGV indexes.
 _COMMIT = """
 local c = cmsgpack.unpack(ARGV[1])
@@ -132,6 +149,11 @@ if c.labels[1] then
     redis.call('XADD', lk, 'MAXLEN', '~', c.labels[2], '*', 'writer', l[1], 'example', ARGV[l[2]])
   end
 end
+for _, m in ipairs(c.merges) do
+  redis.call('SET', m[1], m[2], 'NX', 'EX', c.ttl)
+  if m[3] ~= '' then redis.call('DEL', m[3]) end
+  if m[4] ~= '' then redis.call('ZREM', m[4], m[5]) end
+end
 return 'ok'
 """
 
@@ -169,6 +191,14 @@ class KeyLayout:
         if "{" in key or "}" in key or len(key) > 128:
             key = "h" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
         return f"{self.prefix}:{{c:{key}}}:s"
+
+    def alias(self, anonymous_key: str) -> str:
+        """Where an anonymous contact (`anon:<id>`) resolves after its merge; its state's slot.
+
+        >>> KeyLayout().alias("anon:a1")
+        'pulse:{c:anon:a1}:alias'
+        """
+        return self.contact(anonymous_key)[:-1] + "alias"
 
     def timers(self, partition: str) -> str:
         """The timer index of a source partition.
@@ -225,7 +255,25 @@ class ContactStore:
         `streams`); contacts with due timers that were not among `keys` (nor in `skip`,
         the states the caller already holds) cost a second one.
         """
+        states, due, positions, _ = self.load_batch(keys, due_before, skip, streams)
+        return states, due, positions
+
+    def load_batch(
+        self,
+        keys: list[str],
+        due_before: Mapping[str, int],
+        skip: Collection[str] = (),
+        streams: Collection[str] = (),
+        aliases: Collection[str] = (),
+    ) -> tuple[
+        dict[str, ContactState], dict[str, list[str]], dict[str, StreamPosition], dict[str, Alias]
+    ]:
+        """`load`, plus the aliases of the anonymous keys `aliases` (those that have one),
+        read in the same round trip."""
+        aliases = list(aliases)
         pipe = self.client.pipeline(transaction=False)
+        if aliases:
+            pipe.mget([self.layout.alias(k) for k in aliases])
         if keys:
             pipe.mget([self.layout.contact(k) for k in keys])
         for partition, watermark_ms in due_before.items():
@@ -233,6 +281,12 @@ class ContactStore:
         if streams:
             pipe.hmget(self.layout.positions, list(streams))
         replies = self._execute(pipe)
+        raw_aliases = replies.pop(0) if aliases else []
+        found = {
+            k: decode_alias(raw)
+            for k, raw in zip(aliases, raw_aliases, strict=True)
+            if raw is not None
+        }
         raw_positions = replies.pop() if streams else []
         positions = {
             stream: _decode_position(raw)
@@ -254,7 +308,7 @@ class ContactStore:
             states.update(
                 {k: self._decode(k, raw) for k, raw in zip(missing, raw_states, strict=True)}
             )
-        return states, due, positions
+        return states, due, positions, found
 
     def _decode(self, key: str, raw: bytes | None) -> ContactState:
         try:
@@ -277,6 +331,7 @@ class ContactStore:
         is_new_version: bool = True,
         positions: Mapping[str, tuple[StreamPosition | None, StreamPosition]] | None = None,
         next_due: Mapping[str, int] | None = None,
+        merges: Iterable[Merge] = (),
     ) -> bool:
         """Write a batch atomically: states, timer index, triggers, counters, model, positions.
 
@@ -284,7 +339,8 @@ class ContactStore:
         renewal or, from a loader, the labels it resolved for the trainer;
         `positions` moves each source stream from the position this process last
         saw (`None`: none yet) to the batch's; `next_due`, when given, holds every
-        state's next timer (absent: none), saving the store from working it out.
+        state's next timer (absent: none), saving the store from working it out;
+        `merges` writes aliases (first link wins) and deletes merged anonymous states.
         Returns False when Redis had already applied this very commit (a retry after
         a lost reply): nothing is written twice.
         Raises `StateError` when Redis lost its data under the run, or another
@@ -333,6 +389,16 @@ class ContactStore:
             "hashes": [],
             "lease": [],
             "labels": [],
+            "merges": [
+                [
+                    layout.alias(m.anonymous_key),
+                    encode_alias(Alias(m.contact, m.partition)),
+                    layout.contact(m.anonymous_key) if m.home else "",
+                    layout.timers(m.home) if m.home else "",
+                    m.anonymous_key,
+                ]
+                for m in merges
+            ],
         }
         if model is not None:
             commit["sets"].append([layout.model, blob(model.dumps())])

@@ -4,17 +4,27 @@ Every trigger carries a deterministic `trigger_id` derived from the contact,
 the trigger name and the episode that armed it (a cart, a session and product,
 an order, a silence), so the same input always yields the same ids and a
 downstream consumer can drop any duplicate by id.
+
+Every trigger is also a message decision (see `pulse.guardrails`): `decision` is
+`sent` (downstream may message the contact), `suppressed` (with
+`suppressed_reason`: no consent, no address, a cap...) or `deferred` (quiet
+hours: downstream sends at `deferred_until`). Suppressed triggers are written
+like the others, so the output is the audit trail; consumers act on `sent`
+and `deferred` only.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["Trigger", "encode_trigger", "iso_ms", "trigger_id"]
+__all__ = ["Decision", "Trigger", "encode_trigger", "iso_ms", "trigger_id"]
+
+Decision = Literal["sent", "suppressed", "deferred", "held_out"]
+"""What happened to a trigger: only `sent` (now) and `deferred` (later) reach the contact."""
 
 
 class Trigger(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +44,11 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
     channel: str | None
     rules_version: str
     reason: dict[str, Any]
+    decision: Decision = "sent"
+    suppressed_reason: str | None = None
+    """Why a `suppressed` trigger must not be sent (`unsubscribed`, `no_address`, ...)."""
+    deferred_until: str | None = None
+    """When a `deferred` trigger may be sent (ISO-8601 UTC): the end of quiet hours."""
 
 
 def trigger_id(contact: str, trigger: str, episode: str) -> str:

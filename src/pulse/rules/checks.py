@@ -3,6 +3,8 @@ agree, durations are positive, every trigger can fire."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from pulse.conditions import (
@@ -15,11 +17,13 @@ from pulse.conditions import (
     unknown_props,
 )
 from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
+from pulse.guardrails import parse_clock, zone
 from pulse.rules.problems import Problems
 from pulse.rules.schema import (
     AbandonCart,
     BrowseAbandon,
     Duration,
+    Guardrails,
     LostCustomer,
     Rescue,
     SalesReady,
@@ -32,7 +36,13 @@ from pulse.rules.schema import (
 )
 from pulse.suggest import did_you_mean
 
-__all__ = ["check_consistency", "check_durations", "check_reachability", "compile_conditions"]
+__all__ = [
+    "check_consistency",
+    "check_durations",
+    "check_guardrails",
+    "check_reachability",
+    "compile_conditions",
+]
 
 _ACTIVITY_KINDS = (Rescue, LostCustomer, WelcomeBack)
 """Triggers that every event of a contact affects, whatever its type (it ends a silence)."""
@@ -282,3 +292,49 @@ def check_reachability(
                 "(its events are only accepted and counted)",
                 path,
             )
+
+
+def check_guardrails(guardrails: Guardrails, raw_triggers: list[Any], problems: Problems) -> None:
+    """Caps that can be met, cooldowns of triggers that exist, real clocks and time zones.
+
+    Trigger names come from the raw list, so a trigger with a problem of its own is
+    not also reported as unknown here.
+    """
+    path = "$.guardrails"
+    for index, cap in enumerate(guardrails.frequency_caps):
+        at = f"{path}.frequency_caps[{index}]"
+        if cap.max < 1:
+            problems.add(
+                f"`max` ({cap.max}) must be at least 1 (to stop a channel, withdraw consent)",
+                f"{at}.max",
+            )
+        if cap.per.ms <= 0:
+            problems.add("`per` must be longer than zero", f"{at}.per")
+        if not cap.channel:
+            problems.add("`channel` must name a channel", f"{at}.channel")
+    names = {
+        str(raw.get("name") or raw.get("kind")) for raw in raw_triggers if isinstance(raw, dict)
+    }
+    for name, span in guardrails.cooldowns.items():
+        if name not in names:
+            problems.add(
+                f"cooldown for unknown trigger `{name}`" + did_you_mean(name, names),
+                f"{path}.cooldowns.{name}",
+            )
+        if span.ms <= 0:
+            problems.add("a cooldown must be longer than zero", f"{path}.cooldowns.{name}")
+    quiet = guardrails.quiet_hours
+    if quiet is not None:
+        for field in ("start", "end"):
+            try:
+                parse_clock(getattr(quiet, field))
+            except ValueError as exc:
+                problems.add(str(exc), f"{path}.quiet_hours.{field}")
+        if quiet.start == quiet.end:
+            problems.warn("`start` equals `end`: quiet hours never hold", f"{path}.quiet_hours.end")
+    if zone(guardrails.default_timezone) is None:
+        problems.add(
+            f"unknown time zone `{guardrails.default_timezone}` (expected an IANA name such "
+            "as `Europe/Paris`)",
+            f"{path}.default_timezone",
+        )

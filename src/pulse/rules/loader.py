@@ -19,6 +19,7 @@ from pulse.rules.bounds import LimitError, compose_bounded, number_problems, rea
 from pulse.rules.checks import (
     check_consistency,
     check_durations,
+    check_guardrails,
     check_reachability,
     compile_conditions,
 )
@@ -96,6 +97,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
     check_durations(shell, indexed, problems)
     check_consistency(shell, scoring, indexed, known_types, problems)
     check_reachability(shell, scoring, origins, indexed, known_types, problems)
+    check_guardrails(shell.guardrails, shell.triggers, problems)
     if problems.messages:
         return problems.result(None)
     version_text = text if not base_text else base_text + "\0" + text
@@ -112,6 +114,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
             triggers=triggers,
             conditions=conditions,
             model=shell.model,
+            guardrails=shell.guardrails,
             warnings=tuple(problems.warnings),
         )
     )

@@ -20,10 +20,13 @@ __all__ = [
     "AbandonCart",
     "BrowseAbandon",
     "Duration",
+    "FrequencyCap",
+    "Guardrails",
     "LostCustomer",
     "ModelSpec",
     "PointRule",
     "PostPurchase",
+    "QuietHours",
     "Rescue",
     "Rules",
     "SalesReady",
@@ -194,6 +197,43 @@ class ModelSpec(_Spec, frozen=True):
     """Feature names to use; empty means all (see README)."""
 
 
+class FrequencyCap(_Spec, frozen=True):
+    """At most `max` messages on `channel` per rolling `per` of event time."""
+
+    channel: str
+    max: int
+    per: Duration = _dur("1d")
+
+
+class QuietHours(_Spec, frozen=True):
+    """Hours (the contact's local time) when messages on `channels` are deferred to `end`."""
+
+    start: str = "21:00"
+    end: str = "08:00"
+    channels: list[str] = msgspec.field(default_factory=lambda: ["email", "sms", "push"])
+
+
+class Guardrails(_Spec, frozen=True):
+    """Who may be messaged, how often, when: checked for every trigger (see README,
+    "Who may be messaged"). A trigger they stop is still written, with `decision:
+    suppressed` and its reason; one in quiet hours with `decision: deferred`."""
+
+    frequency_caps: list[FrequencyCap] = []
+    """Each `{channel, max, per}`: at most `max` sent (or deferred) messages on `channel`
+    per rolling `per` (event time); more are suppressed (`frequency_cap`)."""
+    cooldowns: dict[str, Duration] = {}
+    """Trigger name -> shortest time between two sends of it to one contact; sooner is
+    suppressed (`cooldown`)."""
+    quiet_hours: QuietHours | None = None
+    """`{start, end, channels}` in `HH:MM`, the contact's time zone (trait `timezone`, else
+    `default_timezone`): a trigger on those channels firing inside is `deferred` until `end`."""
+    require_consent: bool = False
+    """`true`: channels need an explicit `consent` event granting them (opt-in); `false`:
+    consent holds until withdrawn (`unsubscribe`, a bounce, a complaint)."""
+    default_timezone: str = "UTC"
+    """IANA time zone of contacts whose traits give none."""
+
+
 class _File(_Spec, frozen=True):
     version: Literal[1] = 1
     extends: str | None = None
@@ -209,6 +249,8 @@ class _File(_Spec, frozen=True):
     stages: Stages = msgspec.field(default_factory=Stages)
     model: ModelSpec = msgspec.field(default_factory=ModelSpec)
     triggers: list[Any] = []
+    guardrails: Guardrails = msgspec.field(default_factory=Guardrails)
+    """Consent, caps, cooldowns and quiet hours: the decision every trigger carries."""
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True):
@@ -226,6 +268,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     conditions: dict[int, Condition]
     """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
     model: ModelSpec = msgspec.field(default_factory=ModelSpec)
+    guardrails: Guardrails = msgspec.field(default_factory=Guardrails)
 
     warnings: tuple[str, ...] = ()
     """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""
