@@ -1,36 +1,4 @@
-"""The online lead model: a river pipeline that learns from conversions as they happen.
-
-Labels arrive late: a feature vector stored when a contact is scored becomes a
-positive example when the contact buys within the horizon, a negative one when
-the horizon passes. Resolved examples are buffered and learned at event-time
-checkpoints (`learn_every`), in a canonical order, so the model, and every
-prediction made with it, is the same whatever the batch size and in replay or
-live.
-
-What the model sees: every feature clipped to `[0, 1e9]` then `log1p` (`squash`),
-so a hostile `price: 1e200` is a large but finite number and counts are on the
-scale a linear model handles; the decayed rule points are one of the features
-(stacking), so the probability already holds what the points know.
-
-Whether the model counts (`blend`): beside it, a one-feature logistic regression
-on the rule points alone learns from the same labels (the *points baseline*).
-Both are scored prequentially (each label predicted before it is learned). The
-model's probability enters the score only once `warmup_labels` were learned and
-its recent log loss beats the baseline's; it is then mapped back onto the points
-scale through the baseline (the points a contact would need for the baseline to
-give that probability), and the difference from the contact's points, bounded
-by `weight`, is the model part. Until then the score is the rule points alone.
-
-Between checkpoints the model does not change, so the scaler and weights are
-folded into one coefficient per feature at each checkpoint: a prediction is a
-dot product in one C-level pass, and the per-feature terms are the score's
-explanation.
-
-Persistence is data, never code: `dumps` writes a versioned msgpack `SavedModel`
-(scaler statistics, weights, baseline, metric histograms, counts, the label
-buffer) and `loads` rebuilds the river objects from it; a model with any
-non-finite number is never written.
-"""
+"""`LeadModel`: the river pipeline, its points baseline, their metrics and the label buffer."""
 
 from __future__ import annotations
 
@@ -46,24 +14,24 @@ from river import linear_model, optim, preprocessing, utils
 
 from pulse.errors import RuleError, StateError
 from pulse.features import FEATURE_NAMES, POINTS_FEATURE
+from pulse.model.saved import MODEL_FORMAT, SavedModel, _format_of, _sized
+from pulse.model.stats import (
+    _BINS,
+    _CEILING,
+    _LOGIT_SPAN,
+    _bin,
+    _learn_logistic,
+    _log_loss,
+    _sigmoid,
+    auc_from_bins,
+    squash,
+)
 from pulse.rules import ModelSpec
-
-__all__ = ["MODEL_FORMAT", "Example", "LeadModel", "SavedModel", "auc_from_bins", "squash"]
 
 log = logging.getLogger(__name__)
 
 Example = tuple[int, str, int, bool, list[float]]
 """A resolved label: (resolved_at_ms, contact, scored_at_ms, bought, features)."""
-
-MODEL_FORMAT = 1
-"""Version of `SavedModel`; a saved model in another format is not loaded."""
-
-_CEILING = 1e9
-"""Features are clipped to `[0, _CEILING]` before `log1p`: finite whatever the input."""
-
-_BINS = 400
-_LOGIT_SPAN = 10.0
-"""ROC AUC histograms: `_BINS` bins of the log-odds over `[-_LOGIT_SPAN, _LOGIT_SPAN]`."""
 
 _RECENT = 1 / 500
 """Weight of the newest label in the recent (exponentially weighted) log loss."""
@@ -78,70 +46,6 @@ _DRIFT_MIN_LABELS = 30
 
 _ZEROS = repeat(0.0)
 _CEILINGS = repeat(_CEILING)
-
-
-def squash(value: float) -> float:
-    """A feature as the model sees it: clipped to `[0, 1e9]`, then `log1p`.
-
-    Negative values and NaN count as 0, infinity as the ceiling.
-
-    >>> squash(0.0), squash(math.e - 1), squash(float("nan")), round(squash(1e200), 3)
-    (0.0, 1.0, 0.0, 20.723)
-    """
-    return math.log1p(min(_CEILING, max(0.0, value)))
-
-
-def auc_from_bins(positives: list[int], negatives: list[int]) -> float:
-    """ROC AUC from histograms of scores (same bins, ascending); ties count half.
-
-    0.5 until both classes were seen.
-
-    >>> round(auc_from_bins([0, 1, 2], [2, 1, 0]), 4), auc_from_bins([1, 1], [1, 1])
-    (0.9444, 0.5)
-    """
-    total_pos, total_neg = sum(positives), sum(negatives)
-    if not total_pos or not total_neg:
-        return 0.5
-    below = area = 0.0
-    for pos, neg in zip(positives, negatives, strict=True):
-        area += pos * (below + neg / 2)
-        below += neg
-    return area / (total_pos * total_neg)
-
-
-class SavedModel(msgspec.Struct, array_like=True, frozen=True):
-    """The model as stored in Redis (`pulse:model`): numbers and names only."""
-
-    format: int
-    settings: str
-    """The `ModelSpec` it was trained under; another spec starts a new model."""
-    names: list[str]
-    scaler_counts: list[int]
-    scaler_means: list[float]
-    scaler_vars: list[float]
-    weights: list[float]
-    intercept: float
-    sgd_steps: int
-    baseline: list[float]
-    """The points baseline: intercept and slope over `squash(points)`."""
-    calibration: list[float]
-    """Platt scaling of the model's log-odds: intercept and slope."""
-    model_bins: list[list[int]]
-    """Prequential score histograms of the model: positives, negatives."""
-    baseline_bins: list[list[int]]
-    log_loss_sums: list[float]
-    """Sum of prequential log loss: model, baseline."""
-    recent_log_loss: list[float]
-    """Exponentially weighted prequential log loss: model, baseline."""
-    labels: int
-    positives: int
-    skipped: int
-    drifts: int
-    drift_state: list[float]
-    """Page-Hinkley: mean, cumulative sum, its minimum."""
-    checkpoint_ms: int
-    labels_stream_id: str
-    buffer: list[tuple[int, str, int, bool, list[float]]]
 
 
 class LeadModel:
@@ -509,56 +413,3 @@ class LeadModel:
         self._compile()
         if not all(map(math.isfinite, self._dense)) or not math.isfinite(self._intercept):
             raise StateError("the saved model is not valid: it holds a non-finite number")
-
-
-def _format_of(raw: bytes) -> int | None:
-    """The `format` field of a saved model written by any version, if readable."""
-    try:
-        head = msgspec.msgpack.decode(raw, type=list[Any])
-    except msgspec.MsgspecError:
-        return None
-    return head[0] if head and isinstance(head[0], int) else None
-
-
-def _sized(saved: SavedModel) -> list[tuple[list[float], int]]:
-    return [
-        (saved.baseline, 2),
-        (saved.calibration, 2),
-        (saved.log_loss_sums, 2),
-        (saved.recent_log_loss, 2),
-        (saved.drift_state, 3),
-    ]
-
-
-def _learn_logistic(params: list[float], u: float, bought: bool, lr: float) -> bool:
-    """One SGD step of a one-feature logistic regression (intercept, slope) in `u`.
-
-    A step that would leave a non-finite parameter is not taken: returns `False`.
-    """
-    gradient = _sigmoid(params[0] + params[1] * u) - bought
-    intercept, slope = params[0] - lr * gradient, params[1] - lr * gradient * u
-    if not (math.isfinite(intercept) and math.isfinite(slope)):
-        return False
-    params[0], params[1] = intercept, slope
-    return True
-
-
-def _log_loss(bought: bool, z: float) -> float:
-    """Log loss of log-odds `z`, computed stably (softplus).
-
-    >>> round(_log_loss(True, 0.0), 4), round(_log_loss(False, 50.0), 1)
-    (0.6931, 50.0)
-    """
-    margin = -z if bought else z
-    return margin + math.log1p(math.exp(-margin)) if margin > 0 else math.log1p(math.exp(margin))
-
-
-def _bin(z: float) -> int:
-    position = (z + _LOGIT_SPAN) / (2 * _LOGIT_SPAN) * _BINS
-    return min(max(int(position), 0), _BINS - 1) if math.isfinite(position) else _BINS - 1
-
-
-def _sigmoid(z: float) -> float:
-    if z < -35:
-        return 0.0
-    return 1.0 / (1.0 + math.exp(-z))
