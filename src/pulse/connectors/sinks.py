@@ -16,21 +16,40 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from pulse.events import Rejected
 from pulse.triggers import Trigger, encode_trigger
 
-__all__ = ["ConsoleSink", "JsonlSink", "format_trigger"]
+__all__ = ["ConsoleSink", "JsonlSink", "format_decision", "format_trigger"]
 
 _ENCODER = msgspec.json.Encoder()
 
 
 def format_trigger(trigger: Trigger) -> str:
-    """One readable terminal line for a trigger."""
+    """One readable terminal line for a trigger, its decision included."""
     reason = trigger.reason
     facts = " ".join(f"{k}={v}" for k, v in reason.items() if k not in _NOT_SHOWN)
     # `model_p` is None while the model is warming up (no probability yet).
     model = f"p={reason['model_p']:.2f}" if reason.get("model_p") is not None else ""
     return (
         f"{trigger.ts[:19].replace('T', ' ')}  {trigger.trigger:<15} {trigger.contact_id:<22} "
-        f"score {trigger.score:6.1f} {model:<7} {trigger.stage:<13} {facts}"
+        f"{format_decision(trigger):<26} score {trigger.score:6.1f} {model:<7} "
+        f"{trigger.stage:<13} {facts}"
     )
+
+
+def format_decision(trigger: Trigger) -> str:
+    """The channel and `sent`, `suppressed:<reason>` or `deferred→<until>` (UTC).
+
+    >>> t = Trigger(trigger_id="x", trigger="welcome", kind="welcome", contact_id="c1",
+    ...             ts="2026-01-05T23:00:00.000Z", ts_ms=0, score=0.0, stage="awareness",
+    ...             channel="email", rules_version="v", reason={}, decision="deferred",
+    ...             deferred_until="2026-01-06T07:00:00.000Z")
+    >>> format_decision(t)
+    'email deferred→01-06 07:00'
+    """
+    channel = f"{trigger.channel} " if trigger.channel else ""
+    if trigger.decision == "suppressed":
+        return f"{channel}suppressed:{trigger.suppressed_reason}"
+    if trigger.decision == "deferred" and trigger.deferred_until:
+        return f"{channel}deferred→{trigger.deferred_until[5:16].replace('T', ' ')}"
+    return f"{channel}{trigger.decision}"
 
 
 # Shown otherwise (model_p), or too long for one terminal line (explanations).

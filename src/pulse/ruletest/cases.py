@@ -47,6 +47,9 @@ class _Trigger(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     at: str | int
     reason: dict[str, Any] = {}
     stage: str | None = None
+    decision: str | None = None
+    suppressed_reason: str | None = None
+    deferred_until: str | int | None = None
 
 
 class _Expect(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -91,6 +94,10 @@ class ExpectedTrigger(msgspec.Struct, frozen=True):
     ts_ms: int
     reason: dict[str, Any] = {}
     stage: str | None = None
+    decision: str | None = None
+    """`sent`, `suppressed` or `deferred` (see `pulse.guardrails`), when given."""
+    suppressed_reason: str | None = None
+    deferred_until_ms: int | None = None
 
 
 class RuleCase(msgspec.Struct, frozen=True, kw_only=True):
@@ -239,7 +246,17 @@ def _expected(raw: _Trigger | tuple[str, str, str | int], start_ms: int) -> Expe
         name, contact, at = raw
         return ExpectedTrigger(name, contact, parse_when(at, start_ms))
     at = parse_when(raw.at, start_ms)
-    return ExpectedTrigger(raw.trigger, raw.contact, at, raw.reason, raw.stage)
+    until = None if raw.deferred_until is None else parse_when(raw.deferred_until, start_ms)
+    return ExpectedTrigger(
+        raw.trigger,
+        raw.contact,
+        at,
+        raw.reason,
+        raw.stage,
+        raw.decision,
+        raw.suppressed_reason,
+        until,
+    )
 
 
 def _shown(path: Path) -> str:

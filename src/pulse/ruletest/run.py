@@ -16,7 +16,7 @@ from pulse.duration import format_duration
 from pulse.journey import Journey
 from pulse.readback import delete_prefix, read_triggers
 from pulse.rules import Rules, check_rules
-from pulse.ruletest.cases import SCORE_TOLERANCE, CaseResult, RuleCase
+from pulse.ruletest.cases import SCORE_TOLERANCE, CaseResult, ExpectedTrigger, RuleCase
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import Trigger, iso_ms
 
@@ -140,6 +140,7 @@ def _trigger_diff(case: RuleCase, fired: list[Trigger]) -> list[str]:
                 f"{want.trigger} of `{want.contact}`: stage expected `{want.stage}`, "
                 f"got `{match.stage}`"
             )
+        problems += _decision_problems(want, match)
     for extra in unmatched:
         rows.append(
             (
@@ -167,3 +168,18 @@ def _relative(ts_ms: int, start_ms: int) -> str:
     """
     delta = ts_ms - start_ms
     return ("-" if delta < 0 else "+") + format_duration(abs(delta))
+
+
+def _decision_problems(want: ExpectedTrigger, got: Trigger) -> list[str]:
+    """How a trigger's guardrail decision differs from the one expected (what was given)."""
+    until = None if want.deferred_until_ms is None else iso_ms(want.deferred_until_ms)
+    checks = [
+        ("decision", want.decision, got.decision),
+        ("suppressed_reason", want.suppressed_reason, got.suppressed_reason),
+        ("deferred_until", until, got.deferred_until),
+    ]
+    return [
+        f"{want.trigger} of `{want.contact}`: {name} expected `{wanted}`, got `{actual}`"
+        for name, wanted, actual in checks
+        if wanted is not None and wanted != actual
+    ]
