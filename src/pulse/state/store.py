@@ -1,25 +1,4 @@
-"""Redis, the state of record: the key layout and the contact store.
-
-Key layout (prefix `pulse` by default; `{...}` is the Redis Cluster hash tag,
-so all keys of one contact share a slot and can be exported or deleted together):
-
-| key                              | type   | holds                                            |
-|----------------------------------|--------|--------------------------------------------------|
-| `pulse:{c:<contact>}:s`          | string | the contact's `ContactState` (msgpack), with TTL |
-| `pulse:{c:anon:<id>}:alias`      | string | `contact\x1fpartition` an anonymous id links to |
-| `pulse:timers:{p:<partition>}`   | zset   | contact -> its next timer due time (epoch ms)    |
-| `pulse:triggers`                 | stream | every trigger, written with the state, once      |
-| `pulse:stages`                   | hash   | number of contacts per lifecycle stage           |
-| `pulse:stats`                    | hash   | counters: events, duplicates, replayed, late, ... |
-| `pulse:positions`                | hash   | source stream -> `read_to:released_before_ms`    |
-| `pulse:run`                      | string | run marker: its loss means Redis lost the data   |
-| `pulse:commit:<writer>`          | string | a writer's last commit sequence (TTL 1 day)      |
-| `pulse:model`                    | string | the online model as data (msgpack, never pickle) |
-| `pulse:model:quality`            | hash   | prequential ROC AUC, log loss, labels, drifts    |
-| `pulse:model:version`            | string | incremented at each publish; loaders reload on it |
-| `pulse:model:trainer`            | string | the trainer's lease (owner id, expires)          |
-| `pulse:labels`                   | stream | labels resolved by loaders, for the trainer      |
-| `pulse:relay:<topic>`            | string | last `pulse:triggers` entry relayed to the topic |
+"""The contact store: one read round trip and one atomic write per batch.
 
 Every batch costs one read round trip (contact states not cached, due timers, the
 positions of streams not seen yet) and one atomic write: a single Lua call
@@ -30,12 +9,10 @@ source positions together or not at all, refuses a commit it already applied
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
-from functools import partial
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis
@@ -44,20 +21,15 @@ from pulse.batch import StreamPosition
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.identity import Alias, decode_alias, encode_alias
-from pulse.model import LeadModel
-from pulse.redis_client import connect  # re-exported: the one way to build a client
-from pulse.rules import ModelSpec
+from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
+from pulse.state.models import ModelRegistry
+from pulse.state.seam import call, execute
 from pulse.triggers import Trigger, encode_trigger
 
-__all__ = [
-    "DEFAULT_STATE_TTL_S",
-    "TRIGGER_STREAM_MAXLEN",
-    "ContactStore",
-    "KeyLayout",
-    "Merge",
-    "ModelShipping",
-    "connect",
-]
+if TYPE_CHECKING:
+    from pulse.model import LeadModel
+
+__all__ = ["ContactStore", "Merge", "ModelShipping"]
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +57,7 @@ class ModelShipping(msgspec.Struct):
     """Resolved labels for the trainer (loaders only)."""
 
 
-# Delete a lease only if its holder is the caller (compare-and-delete).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 _EXAMPLE_ENCODER = msgspec.msgpack.Encoder()
-_EXAMPLE_DECODER = msgspec.msgpack.Decoder()
 
 # The whole batch commit is this one script: Redis runs a script atomically, so the
 # batch's states, timer index, triggers, counters, model and source positions land
@@ -159,76 +124,14 @@ return 'ok'
 
 _COMMIT_ENCODER = msgspec.msgpack.Encoder()
 
-TRIGGER_STREAM_MAXLEN = 1_000_000
-"""The trigger stream keeps about this many newest entries (`MAXLEN ~`)."""
 
-DEFAULT_STATE_TTL_S = 400 * 86_400
-"""Idle contacts expire after this long (wall time): longer than `lost_customer` + a return."""
-
-
-class KeyLayout:
-    """Names every Redis key pulse uses; the one place the layout lives."""
-
-    def __init__(self, prefix: str = "pulse") -> None:
-        self.prefix = prefix
-        self.triggers = f"{prefix}:triggers"
-        self.stages = f"{prefix}:stages"
-        self.stats = f"{prefix}:stats"
-        self.model = f"{prefix}:model"
-        self.model_quality = f"{prefix}:model:quality"
-        self.model_version = f"{prefix}:model:version"
-        self.model_trainer = f"{prefix}:model:trainer"
-        self.labels = f"{prefix}:labels"
-        self.positions = f"{prefix}:positions"
-        self.marker = f"{prefix}:run"
-
-    def contact(self, key: str) -> str:
-        """The state key of a contact.
-
-        >>> KeyLayout().contact("c42")
-        'pulse:{c:c42}:s'
-        """
-        if "{" in key or "}" in key or len(key) > 128:
-            key = "h" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
-        return f"{self.prefix}:{{c:{key}}}:s"
-
-    def alias(self, anonymous_key: str) -> str:
-        """Where an anonymous contact (`anon:<id>`) resolves after its merge; its state's slot.
-
-        >>> KeyLayout().alias("anon:a1")
-        'pulse:{c:anon:a1}:alias'
-        """
-        return self.contact(anonymous_key)[:-1] + "alias"
-
-    def timers(self, partition: str) -> str:
-        """The timer index of a source partition.
-
-        >>> KeyLayout().timers("events.jsonl")
-        'pulse:timers:{p:events.jsonl}'
-        """
-        return f"{self.prefix}:timers:{{p:{partition}}}"
-
-    def commit_seq(self, writer: str) -> str:
-        """The last commit sequence of one writer (a retried commit is recognised by it)."""
-        return f"{self.prefix}:commit:{writer}"
-
-    def relay(self, topic: str) -> str:
-        """The Kafka relay's cursor for a topic: the last trigger stream entry delivered.
-
-        >>> KeyLayout().relay("triggers")
-        'pulse:relay:triggers'
-        """
-        return f"{self.prefix}:relay:{topic}"
-
-
-class ContactStore:
-    """Loads and commits contact states, timers and triggers in batches."""
+class ContactStore(ModelRegistry):
+    """Loads and commits contact states, timers and triggers in batches; the model registry too."""
 
     def __init__(
         self, client: redis.Redis, layout: KeyLayout, state_ttl_s: int = DEFAULT_STATE_TTL_S
     ) -> None:
-        self.client = client
-        self.layout = layout
+        super().__init__(client, layout)
         self.state_ttl_s = state_ttl_s
         self.writer = uuid.uuid4().hex
         """This store's commit sequence key: a retried commit is recognised by it."""
@@ -236,11 +139,10 @@ class ContactStore:
         self.retried_commits = 0
         """Commits Redis had already applied when a retry sent them again."""
         self._commit_script = client.register_script(_COMMIT)
-        self._release_script = client.register_script(_RELEASE)
 
     def mark_run(self) -> None:
         """Make sure the run marker exists (see `commit`): once, before the first batch."""
-        self._execute_one(lambda: self.client.set(self.layout.marker, "pulse", nx=True))
+        call(lambda: self.client.set(self.layout.marker, "pulse", nx=True))
 
     def load(
         self,
@@ -280,7 +182,7 @@ class ContactStore:
             pipe.zrangebyscore(self.layout.timers(partition), "-inf", f"({watermark_ms}")
         if streams:
             pipe.hmget(self.layout.positions, list(streams))
-        replies = self._execute(pipe)
+        replies = execute(pipe)
         raw_aliases = replies.pop(0) if aliases else []
         found = {
             k: decode_alias(raw)
@@ -302,9 +204,7 @@ class ContactStore:
             missing.extend(c for c in due[partition] if c not in states and c not in skip)
         if missing:
             missing = list(dict.fromkeys(missing))
-            raw_states = self._execute_one(
-                lambda: self.client.mget([self.layout.contact(k) for k in missing])
-            )
+            raw_states = call(lambda: self.client.mget([self.layout.contact(k) for k in missing]))
             states.update(
                 {k: self._decode(k, raw) for k, raw in zip(missing, raw_states, strict=True)}
             )
@@ -433,55 +333,9 @@ class ContactStore:
             return False
         return True
 
-    def load_model(self, spec: ModelSpec) -> LeadModel:
-        """The saved model, or a new one when none is saved or its settings changed."""
-        raw = self._execute_one(lambda: self.client.get(self.layout.model))
-        return LeadModel(spec) if raw is None else LeadModel.loads(raw, spec)
-
-    def claim_trainer(self, owner: str, lease_ms: int) -> bool:
-        """Take (or keep) the trainer lease; only its holder learns and publishes the model."""
-
-        def claim() -> bool:
-            if self.client.set(self.layout.model_trainer, owner, nx=True, px=lease_ms):
-                return True
-            holder = self.client.get(self.layout.model_trainer)
-            return holder in (owner, owner.encode())
-
-        return bool(self._execute_one(claim))
-
-    def release_trainer(self, owner: str) -> None:
-        """Drop the trainer lease if `owner` still holds it."""
-        self._execute_one(
-            lambda: self._release_script(keys=[self.layout.model_trainer], args=[owner])
-        )
-
-    def model_version(self) -> int:
-        """How many times a trainer has published the model."""
-        raw = self._execute_one(lambda: self.client.get(self.layout.model_version))
-        return int(raw or 0)
-
-    def read_labels(self, after: str, exclude: str, count: int = 10_000) -> tuple[list[Any], str]:
-        """Labels other processes shipped after stream id `after`; returns them and the last id."""
-        examples: list[Any] = []
-        while True:
-            entries = self._execute_one(
-                partial(self.client.xrange, self.layout.labels, min=f"({after}", count=count)
-            )
-            for entry_id, fields in entries:
-                after = entry_id.decode()
-                if fields[b"writer"].decode() != exclude:
-                    examples.append(tuple(_EXAMPLE_DECODER.decode(fields[b"example"])))
-            if len(entries) < count:
-                return examples, after
-
-    def model_quality(self) -> dict[str, float]:
-        """The saved model's prequential quality metrics."""
-        raw = self._execute_one(lambda: self.client.hgetall(self.layout.model_quality))
-        return {k.decode(): float(v) for k, v in raw.items()}
-
     def read_contact(self, key: str) -> ContactState | None:
         """One contact's state, or `None` when Redis holds none."""
-        raw = self._execute_one(lambda: self.client.get(self.layout.contact(key)))
+        raw = call(lambda: self.client.get(self.layout.contact(key)))
         return None if raw is None else decode_state(raw)
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
@@ -489,22 +343,8 @@ class ContactStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(self.layout.stats)
         pipe.hgetall(self.layout.stages)
-        stats, stages = self._execute(pipe)
+        stats, stages = execute(pipe)
         return _ints(stats), _ints(stages)
-
-    @staticmethod
-    def _execute(pipe: Any) -> list[Any]:
-        try:
-            return list(pipe.execute())
-        except redis.RedisError as exc:
-            raise StateError(f"Redis batch failed: {exc}") from exc
-
-    @staticmethod
-    def _execute_one(call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except redis.RedisError as exc:
-            raise StateError(f"Redis call failed: {exc}") from exc
 
 
 def _due(key: str, state: ContactState, next_due: Mapping[str, int] | None) -> int:
@@ -518,7 +358,7 @@ def _due(key: str, state: ContactState, next_due: Mapping[str, int] | None) -> i
 def _encode_position(position: StreamPosition) -> str:
     """A stream position as Redis keeps it (text: the ends exceed Lua's exact integers).
 
-    >>> _decode_position(_encode_position(StreamPosition(7, 2**62)))
+    >>> _decode_position(_encode_position(StreamPosition(7, 2**62)).encode())
     StreamPosition(read_to=7, released_before_ms=4611686018427387904)
     """
     return f"{position.read_to}:{position.released_before_ms}"
