@@ -12,6 +12,7 @@ from __future__ import annotations
 from pulse.redis_client import connect  # re-exported: the one way to build a client
 from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
 from pulse.state.models import ModelRegistry
+from pulse.state.outbox import RelayCursor
 from pulse.state.seam import translate
 from pulse.state.store import ContactStore, Merge, ModelShipping
 
@@ -23,6 +24,7 @@ __all__ = [
     "Merge",
     "ModelRegistry",
     "ModelShipping",
+    "RelayCursor",
     "connect",
     "translate",
 ]

@@ -336,7 +336,7 @@ class ContactStore(ModelRegistry):
     def read_contact(self, key: str) -> ContactState | None:
         """One contact's state, or `None` when Redis holds none."""
         raw = call(lambda: self.client.get(self.layout.contact(key)))
-        return None if raw is None else decode_state(raw)
+        return None if raw is None else self._decode(key, raw)
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """The run counters and the number of contacts per stage."""

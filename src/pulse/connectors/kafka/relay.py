@@ -49,8 +49,8 @@ from pulse.connectors.kafka.client import (
 from pulse.connectors.kafka.faults import failpoint
 from pulse.connectors.kafka.loop import LoopRunner, acquire_loop
 from pulse.connectors.kafka.settings import KafkaSettings
-from pulse.errors import ConfigError, ConnectorError, StateError
-from pulse.state import KeyLayout, connect
+from pulse.errors import ConfigError, ConnectorError
+from pulse.state import KeyLayout, RelayCursor, connect
 
 __all__ = ["STREAM_HEADER", "STREAM_ID_HEADER", "TriggerRelay", "TriggerRelaySink"]
 
@@ -100,16 +100,16 @@ class TriggerRelay:
             raise ConfigError("the trigger relay needs an output topic")
         self.topic = settings.output_topic
         self.settings = settings
-        self.client = client
+        self.outbox = RelayCursor(client, layout, self.topic)
+        """The relay's Redis reads and writes (the state seam)."""
         self.stream = layout.triggers
-        self.cursor_key = layout.relay(self.topic)
         self.batch_size = batch_size
         self.relayed = 0
         self.skipped = 0
         """Entries found on the topic at start, after the cursor: delivered before a crash."""
         self._loop: LoopRunner = acquire_loop("thread")
         try:
-            self.cursor = self._read_cursor()
+            self.cursor = self.outbox.read()
             self._producer, self._partitions, self._delivered = self._loop.call(
                 self._start(), _CALL_TIMEOUT_S
             )
@@ -120,13 +120,6 @@ class TriggerRelay:
             "relay %s -> %s: cursor %s, %d triggers already on the topic will not be sent again",
             self.stream, self.topic, self.cursor, len(self._delivered),
         )  # fmt: skip
-
-    def _read_cursor(self) -> str:
-        try:
-            raw = self.client.get(self.cursor_key)
-        except redis.RedisError as exc:
-            raise StateError(f"reading relay cursor `{self.cursor_key}` failed: {exc}") from exc
-        return raw.decode() if isinstance(raw, bytes) else "0-0"
 
     async def _start(self) -> tuple[AIOKafkaProducer, int, set[str]]:
         producer = await start_producer(self.settings, f"trigger relay to `{self.topic}`")
@@ -208,12 +201,7 @@ class TriggerRelay:
             self._loop.call(self._produce(records), _CALL_TIMEOUT_S)
             failpoint("relay.after_produce")
             self.cursor = entries[-1][0]
-            try:
-                self.client.set(self.cursor_key, self.cursor)
-            except redis.RedisError as exc:
-                raise StateError(
-                    f"recording relay cursor `{self.cursor_key}` failed: {exc}"
-                ) from exc
+            self.outbox.save(self.cursor)
             sent += len(records)
         if self._delivered and parse_stream_id(self.cursor) >= max(
             map(parse_stream_id, self._delivered)
@@ -223,11 +211,7 @@ class TriggerRelay:
         return sent
 
     def _read_entries(self) -> list[tuple[str, dict[bytes, bytes]]]:
-        try:
-            raw: Any = self.client.xrange(self.stream, min=f"({self.cursor}", count=self.batch_size)
-        except redis.RedisError as exc:
-            raise StateError(f"reading trigger stream `{self.stream}` failed: {exc}") from exc
-        return [(entry_id.decode(), fields) for entry_id, fields in raw]
+        return self.outbox.entries_after(self.cursor, self.batch_size)
 
     async def _produce(
         self, records: list[tuple[bytes, bytes, int, list[tuple[str, bytes]]]]
@@ -257,7 +241,7 @@ class TriggerRelay:
             self._loop.call(self._producer.stop(), _CALL_TIMEOUT_S)
         finally:
             self._loop.release()
-            self.client.close()
+            self.outbox.close()
 
 
 async def _read_range(
