@@ -1,27 +1,52 @@
-"""Every Redis key pulse uses, named in one place.
+r"""Every Redis key pulse uses: the key layout, documented here and nowhere else.
 
-Key layout (prefix `pulse` by default; `{...}` is the Redis Cluster hash tag,
-so all keys of one contact share a slot and can be exported or deleted together):
+All keys start with the prefix (`--prefix`, default `pulse`). `{...}` is a Redis
+Cluster hash tag: every key of one contact lands in one slot, so a contact's keys can
+be found, exported and deleted together. Keys are built by `KeyLayout` only.
 
-| key                              | type   | holds                                            |
-|----------------------------------|--------|--------------------------------------------------|
-| `pulse:{c:<contact>}:s`          | string | the contact's `ContactState` (msgpack), with TTL |
-| `pulse:{c:anon:<id>}:alias`      | string | `contact\x1fpartition` an anonymous id links to |
-| `pulse:timers:{p:<partition>}`   | zset   | contact -> its next timer due time (epoch ms)    |
-| `pulse:triggers`                 | stream | every trigger, written with the state, once      |
-| `pulse:stages`                   | hash   | number of contacts per lifecycle stage           |
-| `pulse:stats`                    | hash   | counters: events, duplicates, replayed, late, ... |
-| `pulse:positions`                | hash   | source stream -> `read_to:released_before_ms`    |
-| `pulse:run`                      | string | run marker: its loss means Redis lost the data   |
-| `pulse:commit:<writer>`          | string | a writer's last commit sequence (TTL 1 day)      |
-| `pulse:model`                    | string | the online model as data (msgpack, never pickle) |
-| `pulse:model:quality`            | hash   | prequential ROC AUC, log loss, labels, drifts    |
-| `pulse:model:version`            | string | incremented at each publish; loaders reload on it |
-| `pulse:model:trainer`            | string | the trainer's lease (owner id, expires)          |
-| `pulse:labels`                   | stream | labels resolved by loaders, for the trainer      |
-| `pulse:relay:<topic>`            | string | last `pulse:triggers` entry relayed to the topic |
+`pulse:{c:<contact>}:s` (string)
+    The contact's state, msgpack (`pulse.contact.ContactState`): windowed counts per
+    event type, recency, session, cart, purchases and revenue, per-rule decayed
+    points, stage and history, flags, pending timers, recent event ids. TTL 400
+    days (`DEFAULT_STATE_TTL_S`: idle contacts expire).
+`pulse:{c:anon:<id>}:alias` (string)
+    The contact an anonymous id merged into (`contact`, a `\x1f`, the partition that
+    linked them); written once, TTL as states.
+`pulse:timers:{p:<partition>}` (sorted set)
+    Per source partition: contact -> its next timer's due time (epoch ms).
+`pulse:triggers` (stream)
+    Every trigger, written with the state, once; capped near
+    `TRIGGER_STREAM_MAXLEN` entries. The outbox the Kafka relay reads.
+`pulse:stages` (hash)
+    Number of contacts per lifecycle stage.
+`pulse:stats` (hash)
+    Counters: `events`, `duplicates`, `replayed`, `late`, `rejected`, `triggers`,
+    `trigger:<name>`, `decision:<decision>`, `decision:suppressed:<reason>`,
+    `identity:merged` (and `identity:merge_elsewhere`, `identity:alias_elsewhere`,
+    `identity:alias_conflict`), and what a cap or condition turned away
+    (`cart_lines_merged`, `rescue_not_engaged`, ...).
+`pulse:positions` (hash)
+    Per source stream: how far it was read and released
+    (`read_to:released_before_ms`), committed with each batch.
+`pulse:run` (string)
+    The run marker: if it disappears, Redis lost pulse's data and the flow stops.
+`pulse:commit:<writer>` (string)
+    A writer's last commit sequence (a retried commit applies once); TTL 1 day.
+`pulse:model` (string)
+    The online model as data (msgpack `SavedModel`, never pickle).
+`pulse:model:quality` (hash)
+    Prequential ROC AUC, log loss, labels, drifts of the saved model.
+`pulse:model:version` (string)
+    Incremented at each publish; loaders reload the model when it moves.
+`pulse:model:trainer` (string)
+    The trainer's lease (owner id, expires).
+`pulse:labels` (stream)
+    Labels resolved by loaders, for the trainer.
+`pulse:relay:<topic>` (string)
+    Kafka trigger relay: the last `pulse:triggers` entry delivered to `<topic>`.
 
-Keys are built by `KeyLayout` only; nothing else spells a key.
+Nothing on the hot path uses `KEYS` or `SCAN` (the offline readers of
+`pulse.state.outbox` do).
 """
 
 from __future__ import annotations
