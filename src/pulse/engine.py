@@ -80,6 +80,8 @@ class _Work:
         self.merges: list[Merge] = []
         self.merged: set[str] = set()
         """Anonymous keys whose state moved into a contact (deleted at commit)."""
+        self.foreign: set[str] = set()
+        """Anonymous keys an identify links whose state belongs to another partition."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():
@@ -134,6 +136,8 @@ class Engine:
         self._known_streams: set[str] = set()
         self._marks: dict[str, int] = {}
         """Each partition's latest watermark: model checkpoints wait for the slowest."""
+        self.last_commit_s = 0.0
+        """Wall seconds the last batch's commit to Redis took (read by `pulse.metrics`)."""
 
     def swap_rules(self, rules: Rules) -> None:
         """Apply `rules` from the next batch on (hot reload); state and the model carry over."""
@@ -168,6 +172,8 @@ class Engine:
                 self._learn(checkpoint)
         work.counters.update(self.journey.skipped)
         self.journey.skipped.clear()
+        work.counters.update(self.journey.rule_stats)
+        self.journey.rule_stats.clear()
         self._commit(work, self._advance_positions(batches))
         out.extend(work.fired)
         return out
@@ -186,6 +192,7 @@ class Engine:
         model, is_new_version = self.role.take_published() if self.role else (None, False)
         changed = work.changed()
         if changed or work.fired or +work.counters or positions or model is not None:
+            started_s = time.perf_counter()
             self.store.commit(
                 changed,
                 work.partitions,
@@ -199,6 +206,7 @@ class Engine:
                 next_due=work.next_due,  # current: the batch ended with `_fire_due`
                 merges=work.merges,
             )
+            self.last_commit_s = time.perf_counter() - started_s
         for stream, (_, new) in positions.items():
             self._positions[stream] = new
         self.totals.update(work.counters)
@@ -344,10 +352,13 @@ class Engine:
                     if contact not in states and contact not in cache:
                         targets.append(contact)
             if key not in partitions:
-                state = states.get(key) or cache.get(key)
-                if state is not None and state.last_ts and state.home != partition:
-                    states.pop(key, None)  # another partition's: not this process's to move
+                state = states.pop(key, None) or cache.get(key)
+                if state is None or not state.last_ts:
+                    continue  # nothing to move: the alias alone is written
+                if state.home != partition:
+                    work.foreign.add(key)  # another partition's: not this process's to move
                 else:
+                    states[key] = state
                     partitions[key] = partition
         if targets:
             states.update(self.store.load(targets, {}, skip=cache)[0])
@@ -376,7 +387,7 @@ class Engine:
             work.due_fresh.discard(contact)
             work.merges.append(Merge(anon, contact, partition, home=partition))
             return
-        if state is None or state.last_ts:
+        if anon in work.foreign or (state is not None and state.last_ts):
             counters["identity:merge_elsewhere"] += 1
             log.warning(
                 "`%s` identifies as `%s` on partition `%s`, but its state belongs to another "
@@ -454,6 +465,11 @@ class Engine:
         """Hand the trainer role back at a clean stop, so a restart need not wait for it."""
         if self.role is not None:
             self.role.release()
+
+    @property
+    def cached_contacts(self) -> int:
+        """Contact states held in memory (see the module docstring)."""
+        return len(self._cache)
 
     @property
     def model(self) -> LeadModel | None:
