@@ -10,6 +10,7 @@ benchmark asserts nothing about time).
 from __future__ import annotations
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from pulse.contact import ContactState, encode_state
 from pulse.events import Event
@@ -31,7 +32,7 @@ def _event(n: int, ts_ms: int) -> Event:
 
 
 def _busy_state(journey: Journey, events_last_hour: int) -> tuple[ContactState, int]:
-    state, fired = ContactState(), []
+    state, fired = ContactState(), list[Trigger]()
     step = _HOUR_MS // events_last_hour
     for n in range(events_last_hour):
         event = _event(n, _START_MS + n * step)
@@ -42,7 +43,9 @@ def _busy_state(journey: Journey, events_last_hour: int) -> tuple[ContactState, 
 
 @pytest.mark.parametrize("events_last_hour", [10, 100_000])
 @pytest.mark.benchmark(group="hot-contact")
-def test_one_more_event_for_a_contact(benchmark, rules: Rules, events_last_hour: int) -> None:
+def test_one_more_event_for_a_contact(
+    benchmark: BenchmarkFixture, rules: Rules, events_last_hour: int
+) -> None:
     """`is_duplicate` + `apply` of one event, then `encode_state` (model off)."""
     journey = Journey(rules)  # no model: the rules-only cost
     state, n = _busy_state(journey, events_last_hour)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from conftest import new_model
 from pulse.contact import ContactState, decode_state
@@ -32,7 +33,7 @@ def _fresh(state_blobs: dict[str, bytes]) -> tuple[tuple[Any, ...], dict[str, An
 @pytest.mark.parametrize("with_model", [True, False], ids=["model", "rules_only"])
 @pytest.mark.benchmark(group="journey")
 def test_apply_realistic_batch(
-    benchmark,
+    benchmark: BenchmarkFixture,
     events: list[Event],
     state_blobs: dict[str, bytes],
     rules: Rules,
@@ -43,7 +44,7 @@ def test_apply_realistic_batch(
     journey = Journey(rules, new_model(rules) if with_model else None)
     benchmark.extra_info["items"] = len(events)
 
-    fired = benchmark.pedantic(
+    fired = benchmark.pedantic(  # type: ignore[no-untyped-call]  # pytest-benchmark: untyped
         lambda states: _apply_batch(journey, states, events),
         setup=lambda: _fresh(state_blobs),
         rounds=20,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from conftest import new_model
 from pulse.contact import ContactState
@@ -13,7 +14,10 @@ from pulse.rules import Rules
 
 @pytest.mark.benchmark(group="model")
 def test_features_and_probability(
-    benchmark, events: list[Event], fresh_states: dict[str, ContactState], rules: Rules
+    benchmark: BenchmarkFixture,
+    events: list[Event],
+    fresh_states: dict[str, ContactState],
+    rules: Rules,
 ) -> None:
     """`extract_features` + `LeadModel.probability`, once per scored event as `Journey` does."""
     model = new_model(rules)
@@ -22,7 +26,7 @@ def test_features_and_probability(
     pairs = [(fresh_states[e.key], e.ts_ms) for e in events if e.key in fresh_states]
     benchmark.extra_info["items"] = len(pairs)
 
-    def predict() -> list[float]:
+    def predict() -> list[float | None]:
         return [model.probability(extract_features(s, ts, s.last_active_ts)) for s, ts in pairs]
 
     probabilities = benchmark(predict)
@@ -32,7 +36,10 @@ def test_features_and_probability(
 
 @pytest.mark.benchmark(group="model")
 def test_learn_1000_labels(
-    benchmark, events: list[Event], fresh_states: dict[str, ContactState], rules: Rules
+    benchmark: BenchmarkFixture,
+    events: list[Event],
+    fresh_states: dict[str, ContactState],
+    rules: Rules,
 ) -> None:
     """`LeadModel.learn_until` over 1000 resolved labels: prequential predict, metrics, learn."""
     if new_model(rules) is None:
@@ -52,7 +59,7 @@ def test_learn_1000_labels(
             model.add_example(example)
         return (model,), {}
 
-    learned = benchmark.pedantic(
+    learned = benchmark.pedantic(  # type: ignore[no-untyped-call]  # pytest-benchmark: untyped
         lambda model: model.learn_until(max(e[0] for e in examples) + 1),
         setup=setup,
         rounds=10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from pulse.conditions import compile_condition
 from pulse.contact import ContactState
@@ -20,7 +21,7 @@ def _product_views(events: list[Event]) -> list[Event]:
 
 
 @pytest.mark.benchmark(group="rules")
-def test_cel_condition_on_event(benchmark, events: list[Event]) -> None:
+def test_cel_condition_on_event(benchmark: BenchmarkFixture, events: list[Event]) -> None:
     """The default pack's `double(props.price) >= 200.0` on product views (flat context)."""
     condition = compile_condition("double(props.price) >= 200.0")
     contexts = [{"type": e.type, "ts": e.ts_ms, "props": e.props} for e in _product_views(events)]
@@ -34,7 +35,10 @@ def test_cel_condition_on_event(benchmark, events: list[Event]) -> None:
 
 @pytest.mark.benchmark(group="rules")
 def test_cel_condition_on_contact(
-    benchmark, events: list[Event], fresh_states: dict[str, ContactState], rules: Rules
+    benchmark: BenchmarkFixture,
+    events: list[Event],
+    fresh_states: dict[str, ContactState],
+    rules: Rules,
 ) -> None:
     """A condition that needs `contact`: building the contact view costs window counts."""
     condition = compile_condition("contact.events_24h >= 3 && double(props.price) >= 50.0")
@@ -57,7 +61,7 @@ def test_cel_condition_on_contact(
 
 
 @pytest.mark.benchmark(group="rules")
-def test_add_points(benchmark, events: list[Event], rules: Rules) -> None:
+def test_add_points(benchmark: BenchmarkFixture, events: list[Event], rules: Rules) -> None:
     """Built-in points: decay the contact's points to the event, add the rule's, cap."""
     by_type = {rule.event: rule for rule in rules.scoring.rules}
     scored = [(e, by_type[e.type]) for e in events if e.type in by_type]

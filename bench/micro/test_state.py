@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 import redis
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from conftest import BATCH
 from pulse.contact import ContactState, decode_state, encode_state
@@ -28,7 +29,7 @@ def store(redis_url: str, state_blobs: dict[str, bytes]) -> ContactStore:
 
 @pytest.mark.benchmark(group="state")
 def test_load_and_commit_1000_contacts(
-    benchmark, store: ContactStore, fresh_states: dict[str, ContactState]
+    benchmark: BenchmarkFixture, store: ContactStore, fresh_states: dict[str, ContactState]
 ) -> None:
     """`ContactStore.load` then `commit` of a batch's contacts: the flow's two round trips."""
     keys = list(fresh_states)
@@ -46,7 +47,9 @@ def test_load_and_commit_1000_contacts(
 
 
 @pytest.mark.benchmark(group="state")
-def test_load_1000_contacts(benchmark, store: ContactStore, state_blobs: dict[str, bytes]) -> None:
+def test_load_1000_contacts(
+    benchmark: BenchmarkFixture, store: ContactStore, state_blobs: dict[str, bytes]
+) -> None:
     """`ContactStore.load` alone: `MGET`, the due-timer query, msgpack decode."""
     keys = list(state_blobs)
     benchmark.extra_info["items"] = len(keys)
@@ -57,7 +60,9 @@ def test_load_1000_contacts(benchmark, store: ContactStore, state_blobs: dict[st
 
 
 @pytest.mark.benchmark(group="state")
-def test_encode_decode_1000_states(benchmark, fresh_states: dict[str, ContactState]) -> None:
+def test_encode_decode_1000_states(
+    benchmark: BenchmarkFixture, fresh_states: dict[str, ContactState]
+) -> None:
     """msgpack encode and decode of a batch's states: the client-side share of the round trip."""
     states = list(fresh_states.values())
     benchmark.extra_info["items"] = len(states)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from pulse import windows
 from pulse.contact import ContactState
@@ -23,7 +24,9 @@ def _buckets(states: dict[str, ContactState], events: list[Event]) -> list[tuple
 
 
 @pytest.mark.benchmark(group="windows")
-def test_add(benchmark, events: list[Event], fresh_states: dict[str, ContactState]) -> None:
+def test_add(
+    benchmark: BenchmarkFixture, events: list[Event], fresh_states: dict[str, ContactState]
+) -> None:
     """`windows.add` of each event into its contact's busiest bucket list (copied per round)."""
     pairs = _buckets(fresh_states, events)
     benchmark.extra_info["items"] = len(pairs)
@@ -37,7 +40,7 @@ def test_add(benchmark, events: list[Event], fresh_states: dict[str, ContactStat
 
 @pytest.mark.benchmark(group="windows")
 def test_count_four_windows(
-    benchmark, events: list[Event], fresh_states: dict[str, ContactState]
+    benchmark: BenchmarkFixture, events: list[Event], fresh_states: dict[str, ContactState]
 ) -> None:
     """`windows.count` over 1h, 24h, 7d and 30d of a realistic bucket list."""
     pairs = _buckets(fresh_states, events)
@@ -49,7 +52,9 @@ def test_count_four_windows(
 
 
 @pytest.mark.benchmark(group="windows")
-def test_compact(benchmark, events: list[Event], fresh_states: dict[str, ContactState]) -> None:
+def test_compact(
+    benchmark: BenchmarkFixture, events: list[Event], fresh_states: dict[str, ContactState]
+) -> None:
     """`windows.compact` of a realistic bucket list a day after its newest event."""
     pairs = [(b, ts + 86_400_000) for b, ts in _buckets(fresh_states, events)]
     benchmark.extra_info["items"] = len(pairs)
@@ -61,7 +66,7 @@ def test_compact(benchmark, events: list[Event], fresh_states: dict[str, Contact
 
 @pytest.mark.benchmark(group="windows")
 def test_count_all_one_pass(
-    benchmark, events: list[Event], fresh_states: dict[str, ContactState]
+    benchmark: BenchmarkFixture, events: list[Event], fresh_states: dict[str, ContactState]
 ) -> None:
     """`windows.count_all`: the four windows of a realistic bucket list in one pass."""
     pairs = _buckets(fresh_states, events)
