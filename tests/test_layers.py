@@ -28,3 +28,12 @@ def test_importing_the_file_connector_loads_neither_river_nor_redis() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_importing_the_state_seam_does_not_load_the_model() -> None:
+    """river loads where a model is built (`load_model`), not with the Redis seam."""
+    code = "import sys, pulse.state; print('river' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

@@ -9,10 +9,14 @@ event-time timer wheel as the triggers, in the timer slot `LABEL_SLOT`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pulse.contact import ContactState, Timer
 from pulse.features import FEATURE_NAMES
-from pulse.model import LeadModel
-from pulse.rules import ModelSpec
+
+if TYPE_CHECKING:  # annotations only: the state seam imports this module, not the model
+    from pulse.model import LeadModel
+    from pulse.rules import ModelSpec
 
 __all__ = ["LABEL_SLOT", "resolve_expired", "resolve_purchase", "sample_vector"]
 
