@@ -7,6 +7,7 @@ client (the layers in the README): connectors read their settings from here.
 
 from __future__ import annotations
 
+import zlib
 from typing import Literal
 
 import msgspec
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_STATE_TTL_S",
     "GeneratorConfig",
     "KafkaSettings",
+    "Part",
     "RunConfig",
     "SaslMechanism",
     "SecurityProtocol",
@@ -76,6 +78,48 @@ class GeneratorConfig(msgspec.Struct, frozen=True):
     def end_ms(self) -> int:
         """First millisecond after the span: every event has `start_ms <= ts < end_ms`."""
         return self.start_ms + max(1, int(self.span_days * _DAY_MS))
+
+
+class Part(msgspec.Struct, frozen=True):
+    """One worker process's share of the input: the contacts whose key hashes to `index`.
+
+    Every worker process reads the whole input and keeps the events of its part
+    (`pulse run --workers N`). The hash is CRC-32 of the contact key, stable across
+    processes and runs (Python's `hash` of a string is salted per process).
+
+    >>> part = Part(0, 2)
+    >>> part.name, part.owns("c1"), Part(1, 2).owns("c1")
+    ('0-of-2', False, True)
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ConfigError(f"part: expected 0 <= index < count, got {self.index}/{self.count}")
+
+    @property
+    def name(self) -> str:
+        """`<index>-of-<count>`: the suffix of the part's source partition and streams."""
+        return f"{self.index}-of-{self.count}"
+
+    def owns(self, key: str) -> bool:
+        """Whether the contact `key` belongs to this part."""
+        return zlib.crc32(key.encode()) % self.count == self.index
+
+    @staticmethod
+    def parse(text: str) -> Part:
+        """A part from `index/count`, as `--part` gives it.
+
+        >>> Part.parse("1/4")
+        Part(index=1, count=4)
+        """
+        index, _, count = text.partition("/")
+        try:
+            return Part(int(index), int(count))
+        except ValueError:
+            raise ConfigError(f"part: expected `index/count`, got `{text}`") from None
 
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -184,3 +228,6 @@ class RunConfig(msgspec.Struct, kw_only=True):
     """Bytewax recovery directory: snapshots of source offsets, to resume after a crash."""
     snapshot_interval_s: float = 10.0
     """How often the recovery snapshots are taken; a restart replays at most this much."""
+    part: Part | None = None
+    """This process's share of the input when several worker processes run (`--workers`);
+    `None`: all of it."""

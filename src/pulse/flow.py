@@ -113,12 +113,14 @@ def build_source(config: RunConfig, rules: Rules) -> Source[SourceBatch]:
             batch_size=config.batch_size,
             is_live=config.is_live,
             final_watermark_ms=config.until_ms,
+            part=config.part,
         )
     return GeneratedSource(
         config.generator,
         rules.allowed_lateness_ms,
         batch_size=config.batch_size,
         final_watermark_ms=config.until_ms,
+        part=config.part,
     )
 
 

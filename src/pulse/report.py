@@ -59,6 +59,12 @@ class RunReport:
         self.outcomes: dict[str, TriggerOutcome] = {}
         """Per trigger: contacts named and how many bought within 7 days (file inputs)."""
         self.started_at_ms = int(time.time() * 1000)
+        self.workers = 1
+        """Worker processes of the run (`--workers`); the parent fills in what follows."""
+        self.cpu_s: float | None = None
+        """CPU time of the run (user + system); `None`: this process's own."""
+        self.peak_mb: float | None = None
+        """Peak resident memory of the largest process; `None`: this process's own."""
         self._progress: Progress | None = None
         self._task = None
         if show_progress:
@@ -73,9 +79,13 @@ class RunReport:
         """Called by the flow after each committed batch."""
         self.events += sum(len(b.events) for b in batches)
         self.rejected += sum(len(b.rejected) for b in batches)
+        self.show_progress(self.events)
+
+    def show_progress(self, events: int) -> None:
+        """Show `events` processed so far on the progress bar (when there is one)."""
         if self._progress is not None and self._task is not None:
-            rate = self.events / max(time.perf_counter() - self.started, 1e-9)
-            self._progress.update(self._task, completed=self.events, rate=f"{rate:,.0f}/s")
+            rate = events / max(time.perf_counter() - self.started, 1e-9)
+            self._progress.update(self._task, completed=events, rate=f"{rate:,.0f}/s")
 
     def __enter__(self) -> RunReport:
         if self._progress is not None:
@@ -131,12 +141,20 @@ class RunReport:
         return outcomes
 
     def print_summary(self) -> None:
-        """Triggers by kind, contacts by stage, throughput and memory."""
+        """Triggers by kind, contacts by stage, throughput, CPU and memory."""
         rate = self.events / self.elapsed_s if self.elapsed_s else 0.0
         out = self.console
+        if self.cpu_s is None:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            cpu_s = usage.ru_utime + usage.ru_stime
+        else:
+            cpu_s = self.cpu_s
+        peak = peak_rss_mb() if self.peak_mb is None else self.peak_mb
+        processes = f"{self.workers} worker processes, " if self.workers > 1 else ""
         out.print(
             f"\n[bold]pulse[/] processed {self.events:,} events in {self.elapsed_s:.1f}s "
-            f"({rate:,.0f} events/s), peak memory {peak_rss_mb():.0f} MiB"
+            f"({rate:,.0f} events/s), {processes}CPU {cpu_s:.1f}s, "
+            f"peak memory {peak:.0f} MiB" + (" per process" if self.workers > 1 else "")
         )
         counts = Table(title="counters", show_header=False)
         for name in ("events", "duplicates", "late", "stale", "rejected", "triggers"):

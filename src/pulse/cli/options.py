@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pulse.config import RunConfig
+from pulse.config import Part, RunConfig
 from pulse.connectors.generator import GeneratorConfig
 from pulse.errors import ConfigError
 from pulse.events import parse_ts
@@ -24,6 +24,7 @@ __all__ = [
     "add_flow_options",
     "add_generator_options",
     "add_redis_options",
+    "add_worker_options",
     "check_inputs",
     "generator_config",
     "positive_int",
@@ -103,6 +104,31 @@ def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True
         "--until", help="at end of input, advance event time to this ISO time (fires timers)"
     )
     add_generator_options(parser)
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """`--workers N`, and the internal `--part i/N` each worker process is started with."""
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, metavar="N",
+        help="worker processes, each owning the contacts whose key hashes to it "
+        "(default 1; see the README, Performance)",
+    )  # fmt: skip
+    parser.add_argument("--part", type=part, help=argparse.SUPPRESS)
+
+
+def part(text: str) -> Part:
+    """An argparse type: `index/count`, the share of one worker process.
+
+    >>> part("0/2")
+    Part(index=0, count=2)
+    >>> part("2/2")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: part: expected 0 <= index < count, got 2/2
+    """
+    try:
+        return Part.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
@@ -213,6 +239,7 @@ def run_config(args: argparse.Namespace, redis_url: str, inputs: list[str]) -> R
         until_ms=parse_ts(args.until) if args.until else None,
         triggers_path=args.triggers,
         dead_letters_path=args.dead_letters or None,
+        part=getattr(args, "part", None),
     )
 
 

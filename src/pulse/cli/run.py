@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from pulse.cli import kafka_options, options
+from pulse.errors import ConfigError
 from pulse.rules import load_rules
 
 __all__ = ["register"]
+
+_PARSERS: dict[str, argparse.ArgumentParser] = {}
+"""The `run` and `replay` parsers: worker processes get the parsed options written back."""
 
 
 def register(commands: Any) -> None:
@@ -26,6 +30,7 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     run.add_argument("--no-reload", action="store_true", help="never reload the rules file")
     _add_sort_option(run)
+    options.add_worker_options(run)
     kafka_options.add_run_options(run)
     run.set_defaults(func=_run)
 
@@ -34,6 +39,7 @@ def register(commands: Any) -> None:
     options.add_flow_options(replay, with_input=False)
     replay.add_argument("--show", action="store_true", help="also print each trigger")
     _add_sort_option(replay)
+    options.add_worker_options(replay)
     compare = replay.add_argument_group("compare two rule sets")
     compare.add_argument(
         "--compare", metavar="RULES",
@@ -47,16 +53,19 @@ def register(commands: Any) -> None:
         "--keep-keys", action="store_true", help="keep both runs' Redis keys for inspection"
     )
     replay.set_defaults(func=_replay)
+    _PARSERS.update(run=run, replay=replay)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pulse.reload import log_reloads_to_stderr
     from pulse.report import RunReport, run_flow
+    from pulse.workers import check_split, run_workers
 
     load_rules(args.rules)
     options.check_inputs(args.input, args.until, is_live=args.live)
     args.input = _sorted_inputs(args, args.input)
     kafka_options.kafka_settings(args)  # refuse Kafka options without `--kafka` before starting
+    _check_workers(args, args.input)
     with options.redis(options.redis_url(args)) as url:
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
@@ -64,14 +73,20 @@ def _run(args: argparse.Namespace) -> int:
         config.reload_poll_s = None if args.no_reload else args.reload_poll
         log_reloads_to_stderr()
         kafka_options.apply(args, config)
+        if args.workers > 1:
+            return run_workers("run", _PARSERS["run"], args, config, RunReport(config))
+        if args.part is None:
+            check_split(config, 1)
         report = RunReport(config)
         run_flow(config, report)
-        report.print_summary()
+        if args.part is None:  # a worker process: its parent prints the summary
+            report.print_summary()
     return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
     from pulse.report import RunReport, run_flow
+    from pulse.workers import check_split, run_workers
 
     load_rules(args.rules)
     if not Path(args.file).is_file():
@@ -80,6 +95,7 @@ def _replay(args: argparse.Namespace) -> int:
     options.check_inputs([args.file], None)
     args.file = _sorted_inputs(args, [args.file])[0]
     args.redis_url = options.redis_url(args)
+    _check_workers(args, [args.file])
     if args.compare:
         from pulse.cli.compare import replay_compare
 
@@ -90,10 +106,39 @@ def _replay(args: argparse.Namespace) -> int:
     with options.redis(args.redis_url) as url:
         config = options.run_config(args, url, [args.file])
         config.show_console = args.show
-        report = RunReport(config, show_progress=True)
+        report = RunReport(config, show_progress=args.part is None)
+        if args.workers > 1:
+            return run_workers("replay", _PARSERS["replay"], args, config, report)
+        if args.part is None:
+            check_split(config, 1)
         run_flow(config, report)
-        report.print_summary()
+        if args.part is None:  # a worker process: its parent prints the summary
+            report.print_summary()
     return 0
+
+
+def _check_workers(args: argparse.Namespace, inputs: list[str]) -> None:
+    """Refuse `--workers` with what it cannot split: stdin, Kafka, recovery, `--compare`."""
+    if args.part is not None and args.workers > 1:
+        raise ConfigError("`--part` is internal to `--workers`: give `--workers` only")
+    if args.workers == 1:
+        return
+    refused = [
+        text
+        for text, is_given in (
+            ("standard input (`-i -`)", "-" in inputs),
+            (
+                "`--kafka` (Kafka partitions are its unit of scale: README, Scale out)",
+                getattr(args, "kafka", None),
+            ),
+            ("`--recovery-dir`", getattr(args, "recovery_dir", None)),
+            ("`--compare`", getattr(args, "compare", None)),
+            ("`--metrics-port` (one port per process)", getattr(args, "metrics_port", None)),
+        )
+        if is_given
+    ]
+    if refused:
+        raise ConfigError(f"`--workers {args.workers}` cannot be used with {', '.join(refused)}")
 
 
 def _add_sort_option(parser: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ import msgspec
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from pulse.batch import SourceBatch
+from pulse.config import Part
 from pulse.errors import ConnectorError, EventError
 from pulse.events import EventDecoder, Rejected, parse_ts
 from pulse.watermark import Watermark
@@ -47,7 +48,9 @@ __all__ = [
     "STDIN_PARTITION",
     "BatchBuilder",
     "JsonlSource",
+    "file_stream_id",
     "open_input",
+    "part_name",
     "sort_by_event_time",
 ]
 
@@ -73,6 +76,10 @@ class BatchBuilder:
     It also counts events that arrive behind the watermark (more than the allowed
     lateness before the newest event time) and, the first time they are a large
     share, logs one warning ending with `disorder_hint`: what to do about it.
+
+    With a `part` (one of several worker processes), events of other parts' contacts
+    only move the watermark, so every part's watermark is the one a single process
+    would have; dead letters belong to no contact and are kept by part 0 only.
     """
 
     def __init__(
@@ -81,11 +88,14 @@ class BatchBuilder:
         decoder: EventDecoder,
         watermark: Watermark,
         disorder_hint: str = "",
+        part: Part | None = None,
     ) -> None:
         self.partition = partition
         self.decoder = decoder
         self.watermark = watermark
         self.disorder_hint = disorder_hint
+        self.part = part
+        self._keeps_rejected = part is None or part.index == 0
         self.events_seen = 0
         self.events_behind = 0
         self.stream = ""
@@ -103,17 +113,22 @@ class BatchBuilder:
         try:
             event = self.decoder.decode(raw)
         except EventError as exc:
-            self._batch.rejected.append(_rejected(str(exc), raw, where, offset))
+            if self._keeps_rejected:
+                self._batch.rejected.append(_rejected(str(exc), raw, where, offset))
             return
         self.events_seen += 1
         if event.ts_ms < self.watermark.current_ms:
             self.events_behind += 1
-        self.watermark.hold(event, self.stream, offset)
+        if self.part is None or self.part.owns(event.key):
+            self.watermark.hold(event, self.stream, offset)
+        else:
+            self.watermark.observe(event.ts_ms)
 
     def reject(self, reason: str, raw: bytes, where: str, offset: int) -> None:
         """Record input refused before decoding (an oversized line)."""
         self._read_to[self.stream] = offset + 1
-        self._batch.rejected.append(_rejected(reason, raw, where, offset))
+        if self._keeps_rejected:
+            self._batch.rejected.append(_rejected(reason, raw, where, offset))
 
     def take(self) -> SourceBatch:
         """The batch so far, with the current watermark; starts a new one."""
@@ -175,14 +190,15 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
             "Sort the input by event time: `pulse replay --sort FILE` or "
             "`pulse run --sort -i FILE` (see the README, Event format)."
         )
-        self._builder = BatchBuilder(FILES_PARTITION, source.decoder, resume.watermark, hint)
+        partition = part_name(FILES_PARTITION, source.part)
+        self._builder = BatchBuilder(partition, source.decoder, resume.watermark, hint, source.part)
         self._is_done = False
         self._awake: datetime | None = None
         self._open(resume.offset, resume.line)
 
     def _open(self, offset: int, line: int) -> None:
         self._path = self._paths[self._index]
-        self._builder.stream = file_stream_id(self._path)
+        self._builder.stream = part_name(file_stream_id(self._path), self._source.part, "@")
         self._file, self._is_gzip = open_input(self._path)
         self._is_broken = False
         self._offset = offset
@@ -349,6 +365,7 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         is_live: bool = False,
         final_watermark_ms: int | None = None,
         max_line_bytes: int = 1 << 20,
+        part: Part | None = None,
     ) -> None:
         self.paths = paths
         self.decoder = decoder
@@ -357,6 +374,9 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         self.is_live = is_live
         self.final_watermark_ms = final_watermark_ms
         self.max_line_bytes = max_line_bytes
+        self.part = part
+        if STDIN in paths and part is not None:
+            raise ConnectorError("standard input (`-`) cannot be split over worker processes")
         if STDIN in paths and len(paths) > 1:
             raise ConnectorError("standard input (`-`) cannot be combined with input files")
         for path in paths:
@@ -364,7 +384,9 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
                 raise ConnectorError(f"input file `{path}` does not exist")
 
     def list_parts(self) -> list[str]:
-        return [STDIN_PARTITION] if self.paths == [STDIN] else [FILES_PARTITION]
+        return (
+            [STDIN_PARTITION] if self.paths == [STDIN] else [part_name(FILES_PARTITION, self.part)]
+        )
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: object | None
@@ -374,6 +396,17 @@ class JsonlSource(FixedPartitionedSource[SourceBatch, object]):
         resume = resume_state if isinstance(resume_state, _Resume) else None
         resume = resume or _Resume(0, 0, Watermark(self.lateness_ms))
         return _FilePartition(self.paths, resume, self)  # type: ignore[return-value]
+
+
+def part_name(name: str, part: Part | None, separator: str = "/") -> str:
+    """The name of a partition (or a position stream) as one part of several worker processes.
+
+    Parts never share a timer index, a watermark or a committed position.
+
+    >>> part_name("files", Part(1, 2)), part_name("files", None)
+    ('files/1-of-2', 'files')
+    """
+    return name if part is None else f"{name}{separator}{part.name}"
 
 
 def file_stream_id(path: str) -> str:

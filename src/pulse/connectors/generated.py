@@ -16,6 +16,8 @@ import msgspec
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from pulse.batch import SourceBatch
+from pulse.config import Part
+from pulse.connectors.files import part_name
 from pulse.connectors.generator import GeneratorConfig, generate_events
 from pulse.events import Event
 from pulse.watermark import Watermark
@@ -38,8 +40,12 @@ class _GeneratedPartition(StatefulSourcePartition[SourceBatch, tuple[int, Waterm
             raise StopIteration
         events = list(islice(self._events, self._source.batch_size))
         hold, stream, watermark = self._watermark.hold, self._source.stream, self._watermark
+        part = self._source.part
         for sequence, event in enumerate(events, self._emitted):
-            hold(event, stream, sequence)
+            if part is None or part.owns(event.key):
+                hold(event, stream, sequence)
+            else:  # another part's contact: its time still moves the watermark
+                watermark.observe(event.ts_ms)
         self._emitted += len(events)
         if len(events) < self._source.batch_size:
             self._is_done = True
@@ -47,7 +53,7 @@ class _GeneratedPartition(StatefulSourcePartition[SourceBatch, tuple[int, Waterm
             final = self._source.final_watermark_ms
             if final is not None and final > watermark.current_ms:
                 watermark.max_ts_ms = final + watermark.lateness_ms
-        batch = SourceBatch(partition=PARTITION, watermark_ms=0)
+        batch = SourceBatch(partition=self._source.partition, watermark_ms=0)
         batch.take_released(watermark.release())
         batch.watermark_ms = watermark.current_ms
         batch.released_before_ms = watermark.released_before_ms
@@ -68,17 +74,20 @@ class GeneratedSource(FixedPartitionedSource[SourceBatch, tuple[int, Watermark]]
         *,
         batch_size: int = 1000,
         final_watermark_ms: int | None = None,
+        part: Part | None = None,
     ) -> None:
         self.config = config
+        self.part = part
+        self.partition = part_name(PARTITION, part)
         self.lateness_ms = lateness_ms
         self.batch_size = batch_size
         self.final_watermark_ms = final_watermark_ms
         # The same settings give the same stream: its positions are comparable across runs.
         digest = hashlib.blake2b(msgspec.json.encode(config), digest_size=8).hexdigest()
-        self.stream = f"generator:{digest}"
+        self.stream = part_name(f"generator:{digest}", part, "@")
 
     def list_parts(self) -> list[str]:
-        return [PARTITION]
+        return [self.partition]
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: tuple[int, Watermark] | None
