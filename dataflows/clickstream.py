@@ -16,6 +16,7 @@ from pulse.connectors.kafka import log_to_stderr
 from pulse.connectors.kafka import settings_from_env as kafka_settings_from_env
 from pulse.events import parse_ts
 from pulse.flow import build_flow
+from pulse.metrics import serve_from_env
 from pulse.rules import default_rules_path
 
 __all__ = ["build_flow", "build_flow_from_env"]
@@ -36,5 +37,6 @@ def build_flow_from_env() -> Dataflow:
     )
     if config.kafka is not None:
         log_to_stderr()  # consumer lag per partition, relay progress
-    flow, _ = build_flow(config)
+    # `PULSE_METRICS_PORT`: metrics and health served for the process's life.
+    flow, _ = build_flow(config, observer=serve_from_env(config))
     return flow

@@ -12,8 +12,9 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -32,9 +33,30 @@ from pulse.rules import Rules, load_rules
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import Trigger
 
-__all__ = ["BatchHook", "EngineFactory", "build_flow", "build_source", "is_trigger"]
+__all__ = [
+    "BatchHook",
+    "BatchObserver",
+    "EngineFactory",
+    "build_flow",
+    "build_source",
+    "is_trigger",
+]
 
 BatchHook = Callable[[list[SourceBatch], Engine], None]
+
+
+class BatchObserver(Protocol):
+    """Watches the batch step (`pulse.metrics.FlowMetrics`); called from worker threads."""
+
+    def observe(
+        self,
+        batches: list[SourceBatch],
+        engine: Engine,
+        out: list[Trigger | Rejected],
+        seconds: float,
+    ) -> None:
+        """After each committed batch step: its input, engine, outputs, and the seconds
+        from the batches' arrival in the step to their commit."""
 
 
 class EngineFactory:
@@ -46,11 +68,13 @@ class EngineFactory:
         rules: Rules,
         on_batch: BatchHook | None,
         watcher: RulesWatcher | None = None,
+        observer: BatchObserver | None = None,
     ) -> None:
         self._config = config
         self._rules = rules
         self._on_batch = on_batch
         self._watcher = watcher
+        self._observer = observer
         self._local = threading.local()
         self.engines: list[Engine] = []
 
@@ -73,12 +97,15 @@ class EngineFactory:
             engine.close()
 
     def process_batch(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
+        arrived_s = time.perf_counter()
         engine = self.engine()
         if self._watcher is not None:
             engine.swap_rules(self._watcher.poll())  # between batches: one version per batch
         out = engine.process(batches)
         if self._on_batch is not None:
             self._on_batch(batches, engine)
+        if self._observer is not None:
+            self._observer.observe(batches, engine, out, time.perf_counter() - arrived_s)
         return out
 
 
@@ -130,7 +157,10 @@ def is_trigger(item: Trigger | Rejected) -> TypeGuard[Trigger]:
 
 
 def build_flow(
-    config: RunConfig, rules: Rules | None = None, on_batch: BatchHook | None = None
+    config: RunConfig,
+    rules: Rules | None = None,
+    on_batch: BatchHook | None = None,
+    observer: BatchObserver | None = None,
 ) -> tuple[Dataflow, EngineFactory]:
     """The dataflow for `config`, and the factory holding its per-worker engines."""
     rules = rules or load_rules(config.rules_path)
@@ -138,7 +168,7 @@ def build_flow(
     if config.reload_poll_s is not None:
         watcher = RulesWatcher(config.rules_path, rules, poll_s=config.reload_poll_s)
         watcher.install_sighup()
-    factory = EngineFactory(config, rules, on_batch, watcher)
+    factory = EngineFactory(config, rules, on_batch, watcher, observer)
     flow = Dataflow("pulse")
     batches = op.input("read_events", flow, build_source(config, rules))
     outputs = op.flat_map_batch("process_batch", batches, factory.process_batch)

@@ -29,7 +29,7 @@ from pulse.contact import ContactState
 from pulse.engine import Engine
 from pulse.errors import StateError
 from pulse.features import extract_features
-from pulse.flow import build_flow
+from pulse.flow import BatchObserver, build_flow
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
 from pulse.panics import hide_rust_panics
@@ -208,8 +208,8 @@ def _bought(outcomes: dict[str, TriggerOutcome], name: str) -> list[str]:
     return [f"{outcome.contacts:,}", f"{outcome.bought:,} ({outcome.precision:.0%})"]
 
 
-def run_flow(config: RunConfig, report: RunReport) -> None:
-    """Run the dataflow in this process until its input ends.
+def run_flow(config: RunConfig, report: RunReport, observer: BatchObserver | None = None) -> None:
+    """Run the dataflow in this process until its input ends (`observer`: see `build_flow`).
 
     Bytewax wraps whatever a step raised, and a signal's `KeyboardInterrupt`, in
     `BytewaxRuntimeError`s; they are unwrapped here, once, so the caller sees
@@ -221,7 +221,7 @@ def run_flow(config: RunConfig, report: RunReport) -> None:
     )
     before, _ = store.counts()
     set_default_retry_s(config.redis_retry_s)  # the clients the flow builds per worker
-    flow, factory = build_flow(config, rules, on_batch=report.on_batch)
+    flow, factory = build_flow(config, rules, on_batch=report.on_batch, observer=observer)
     error: BaseException | None = None
     with report:
         try:

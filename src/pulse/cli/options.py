@@ -16,22 +16,27 @@ from pulse.connectors.generator import GeneratorConfig
 from pulse.errors import ConfigError
 from pulse.events import parse_ts
 from pulse.redis_client import RETRY_ENV, mask_url
-from pulse.redis_server import PrivateRedis
+from pulse.redis_server import LAST_RUN_DIR, PrivateRedis, state_server
 from pulse.rules import default_rules_path
 
 __all__ = [
     "REDIS_URL_ENV",
     "add_flow_options",
     "add_generator_options",
+    "add_metrics_options",
     "add_redis_options",
     "add_worker_options",
     "check_inputs",
     "generator_config",
+    "metrics_port",
     "positive_int",
     "redis",
     "redis_url",
     "run_config",
+    "say_kept",
     "seconds",
+    "state",
+    "write_json",
 ]
 
 REDIS_URL_ENV = "PULSE_REDIS_URL"
@@ -131,6 +136,51 @@ def part(text: str) -> Part:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_metrics_options(parser: argparse.ArgumentParser) -> None:
+    """Where metrics and health are served (`--metrics-port`) and when a live run is ready."""
+    group = parser.add_argument_group("metrics and health")
+    group.add_argument(
+        "--metrics-port", type=port, metavar="PORT",
+        help="serve /metrics, /healthz and /readyz on this port (0: any free port; "
+        "default: PULSE_METRICS_PORT, else none)",
+    )  # fmt: skip
+    group.add_argument(
+        "--ready-watermark-s", type=seconds(allow_zero=False), metavar="S",
+        help="a live run is ready while a watermark moved within S seconds "
+        "(default: PULSE_READY_WATERMARK_S, else 60)",
+    )  # fmt: skip
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 0..65535 (0: any free port).
+
+    >>> port("9100")
+    9100
+    >>> port("http")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: Expected a port number 0..65535, got `http`
+    """
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"Expected a port number 0..65535, got `{text}`")
+    return int(text)
+
+
+def metrics_port(args: argparse.Namespace) -> tuple[int | None, float]:
+    """The metrics port (`--metrics-port`, else `PULSE_METRICS_PORT`, else none) and the
+    readiness limit on a still watermark, in seconds."""
+    from pulse.metrics import metrics_port_from_env, ready_watermark_s_from_env
+
+    chosen = args.metrics_port if args.metrics_port is not None else metrics_port_from_env()
+    if chosen is not None and getattr(args, "workers", 1) > 1:
+        # Each worker process would bind the same port.
+        raise ConfigError(
+            f"`--workers {args.workers}` cannot be used with `PULSE_METRICS_PORT` "
+            "(one port per process)"
+        )
+    ready_s = args.ready_watermark_s or ready_watermark_s_from_env()
+    return chosen, ready_s
+
+
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
     """Where the state lives (`--redis-url`, `--redis-url-file`) and how long outages are waited."""
     parser.add_argument(
@@ -141,6 +191,12 @@ def add_redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url-file", metavar="FILE", help="read the Redis URL from this file"
     )
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help=f"without a Redis URL: keep the private redis-server's data in DIR and continue "
+        f"from what it holds (default: {LAST_RUN_DIR}, emptied at the start of each run); "
+        "`pulse explain --state-dir DIR` reads it",
+    )  # fmt: skip
     parser.add_argument(
         "--redis-retry-s", type=seconds(allow_zero=True), metavar="S",
         help=f"retry an unreachable Redis this long, then stop with exit status 2 "
@@ -252,3 +308,62 @@ def redis(url: str | None) -> Iterator[str]:
     with PrivateRedis() as server:
         print(f"pulse: started a private redis-server at {server.url}", file=sys.stderr)
         yield server.url
+
+
+@contextlib.contextmanager
+def state(args: argparse.Namespace, url: str | None) -> Iterator[tuple[str, Path | None]]:
+    """Where a run keeps its state: `(Redis URL, state directory or None)`.
+
+    A Redis URL (`url`, from `redis_url(args)`) is used as is. Without one, a private
+    redis-server keeps its data in `--state-dir` (continued), else in
+    `LAST_RUN_DIR` (emptied first; a throwaway server when another run holds it).
+    """
+    chosen = getattr(args, "state_dir", None)
+    if url:
+        if chosen and getattr(args, "part", None) is None:
+            raise ConfigError(
+                "`--state-dir` keeps a private redis-server's data: not with a Redis URL"
+            )
+        yield url, None
+        return
+    data_dir = Path(chosen) if chosen else LAST_RUN_DIR
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(state_server(data_dir, is_fresh=not chosen))
+        except ConfigError as exc:
+            if chosen:
+                raise
+            busy = str(exc)
+        else:
+            print(
+                f"pulse: started a private redis-server at {server.url}, state kept in {data_dir}",
+                file=sys.stderr,
+            )
+            yield server.url, data_dir
+            return
+    print(f"pulse: {busy}; the state of this run is not kept", file=sys.stderr)
+    with redis(None) as private:
+        yield private, None
+
+
+def say_kept(where: Path | str | None, prefixes: list[str]) -> None:
+    """Tell where a run's state stays and how `pulse explain` reads it (`where`: a state
+    directory or a masked Redis URL; `None`: nothing kept, nothing said)."""
+    if where is None:
+        return
+    option = f"--state-dir {where}" if isinstance(where, Path) else f"--redis-url {where}"
+    for prefix in prefixes:
+        print(
+            f"pulse: state kept under prefix `{prefix}` in {where}: "
+            f"pulse explain CONTACT --prefix {prefix} {option}",
+            file=sys.stderr,
+        )
+
+
+def write_json(target: str, data: bytes) -> None:
+    """JSON to a file, or to standard output for `-`."""
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(target).write_bytes(data)

@@ -31,6 +31,7 @@ def register(commands: Any) -> None:
     run.add_argument("--no-reload", action="store_true", help="never reload the rules file")
     _add_sort_option(run)
     options.add_worker_options(run)
+    options.add_metrics_options(run)
     kafka_options.add_run_options(run)
     run.set_defaults(func=_run)
 
@@ -40,14 +41,17 @@ def register(commands: Any) -> None:
     replay.add_argument("--show", action="store_true", help="also print each trigger")
     _add_sort_option(replay)
     options.add_worker_options(replay)
+    options.add_metrics_options(replay)
     compare = replay.add_argument_group("compare two rule sets")
     compare.add_argument(
         "--compare", metavar="RULES",
         help="also replay under these baseline rules; report what --rules changes",
     )  # fmt: skip
     compare.add_argument(
-        "--json", nargs="?", const="-", metavar="FILE", help="the comparison as JSON (- stdout)"
-    )
+        "--json", nargs="?", const="-", metavar="FILE",
+        help="the comparison (without --compare: the run's counters and per-rule statistics) "
+        "as JSON (- stdout)",
+    )  # fmt: skip
     compare.add_argument("--html", metavar="FILE", help="the comparison as a self-contained page")
     compare.add_argument(
         "--keep-keys", action="store_true", help="keep both runs' Redis keys for inspection"
@@ -57,6 +61,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pulse.metrics import observed
     from pulse.reload import log_reloads_to_stderr
     from pulse.report import RunReport, run_flow
     from pulse.workers import check_split, run_workers
@@ -66,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     args.input = _sorted_inputs(args, args.input)
     kafka_options.kafka_settings(args)  # refuse Kafka options without `--kafka` before starting
     _check_workers(args, args.input)
-    with options.redis(options.redis_url(args)) as url:
+    port, ready_s = options.metrics_port(args)
+    with options.state(args, options.redis_url(args)) as (url, state_dir):
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
         config.show_console = not args.quiet
@@ -78,13 +84,16 @@ def _run(args: argparse.Namespace) -> int:
         if args.part is None:
             check_split(config, 1)
         report = RunReport(config)
-        run_flow(config, report)
+        with observed(config, port, ready_s) as metrics:
+            run_flow(config, report, observer=metrics)
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
+            options.say_kept(state_dir, [config.prefix])
     return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from pulse.metrics import observed
     from pulse.report import RunReport, run_flow
     from pulse.workers import check_split, run_workers
 
@@ -100,10 +109,11 @@ def _replay(args: argparse.Namespace) -> int:
         from pulse.cli.compare import replay_compare
 
         return replay_compare(args)
-    if args.json or args.html:
-        print("pulse: --json and --html need --compare", file=sys.stderr)
+    if args.html:
+        print("pulse: --html needs --compare", file=sys.stderr)
         return 2
-    with options.redis(args.redis_url) as url:
+    port, ready_s = options.metrics_port(args)
+    with options.state(args, args.redis_url) as (url, state_dir):
         config = options.run_config(args, url, [args.file])
         config.show_console = args.show
         report = RunReport(config, show_progress=args.part is None)
@@ -111,9 +121,13 @@ def _replay(args: argparse.Namespace) -> int:
             return run_workers("replay", _PARSERS["replay"], args, config, report)
         if args.part is None:
             check_split(config, 1)
-        run_flow(config, report)
+        with observed(config, port, ready_s) as metrics:
+            run_flow(config, report, observer=metrics)
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
+            options.say_kept(state_dir, [config.prefix])
+            if args.json:
+                options.write_json(args.json, report.summary_json())
     return 0
 
 
