@@ -29,11 +29,29 @@ def test_same_episode_at_another_time_is_shifted_not_added_and_removed() -> None
 
 
 def test_another_episode_is_one_removed_and_one_added() -> None:
-    before = [fired("c1", "sales_ready", "e1", T0)]
-    after = [fired("c1", "sales_ready", "e2", T0 - 60_000)]
+    before = [fired("c1", "abandon_cart", "cart1", T0)]
+    after = [fired("c1", "abandon_cart", "cart2", T0 - 60_000)]
     (change,) = compare_triggers(before, after)
     assert (change.shifted, change.added, change.removed) == (0, 1, 1)
     assert change.shift_median_s is None
+
+
+def test_sales_ready_crossing_on_another_event_is_shifted_as_rearmed() -> None:
+    before = [fired("c1", "sales_ready", "e9", T0)]
+    after = [fired("c1", "sales_ready", "e7", T0 - 300_000)]
+    (change,) = compare_triggers(before, after)
+    assert (change.shifted, change.rearmed, change.added, change.removed) == (1, 1, 0, 0)
+    assert change.shift_median_s == -300.0
+    assert change.samples["shifted"][0].after_trigger_id == after[0].trigger_id
+
+
+def test_rearmed_pairs_nearest_first_and_not_beyond_the_window() -> None:
+    before = [fired("c1", "sales_ready", "e1", T0), fired("c1", "sales_ready", "e2", T0 + 10**9)]
+    after = [fired("c1", "sales_ready", "e3", T0 + 10**9 - 60_000)]
+    after += [fired("c2", "sales_ready", "e4", T0 + 3 * 86_400_000)]  # another contact
+    (change,) = compare_triggers(before, after)
+    assert (change.rearmed, change.added, change.removed, change.shift_median_s) == (1, 1, 1, -60.0)
+    assert change.samples["removed"][0].before == iso_ms(T0)
 
 
 def test_counts_are_per_trigger_name_and_samples_are_capped() -> None:

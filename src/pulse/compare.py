@@ -10,18 +10,25 @@ streams and every contact's state and builds a `Comparison`:
 * the distribution of scores (at the same event time) and of stages, before
   and after, and which stage moves the change causes.
 
+* per point rule, before and after: events matched, points added, stage moves
+  and triggers caused (`pulse.rulestats`), rules that matched nothing flagged;
+* the rules diff itself (the two files, unified).
+
 Triggers are matched by `trigger_id`: it is derived from the contact, the
 trigger name and the episode that armed it (a cart, a session and product, an
 order, a silence), none of which depend on the rules, so the same reminder
 fired 30 minutes later keeps its id and counts as *shifted*. A trigger whose
-episode itself changes (say, `sales_ready` crossing on another event because
-points changed) shows as one removed and one added.
+episode is the event it fired on (`sales_ready` crossing, `welcome`,
+`welcome_back`) gets another id when it fires on another event: what is left
+unmatched of those is paired by contact and trigger, nearest firing first,
+within `REARM_WINDOW_MS`, and counted as shifted too (`rearmed`).
 
 Rendering (terminal, JSON, HTML) lives in `pulse.compare_report`.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import uuid
 from collections import Counter
@@ -36,12 +43,16 @@ from pulse.contact import STAGES
 from pulse.journey import Journey
 from pulse.readback import delete_prefix, iter_states, read_triggers
 from pulse.rules import Rules, load_rules
+from pulse.rulestats import RuleStat, rule_stats
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = [
+    "EVENT_ARMED_KINDS",
+    "REARM_WINDOW_MS",
     "SCORE_BINS",
     "Comparison",
+    "RuleChange",
     "RunSummary",
     "Sample",
     "TriggerChange",
@@ -55,6 +66,12 @@ SCORE_BINS = (0.0, 1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 100.0, math.inf)
 
 SAMPLES = 5
 """Sample contacts kept per trigger and kind of change."""
+
+EVENT_ARMED_KINDS = frozenset({"sales_ready", "welcome", "welcome_back"})
+"""Trigger kinds whose episode is the event they fire on: rules move it from event to event."""
+
+REARM_WINDOW_MS = 86_400_000
+"""An event-armed firing unmatched by id pairs with the same contact's nearest within a day."""
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -80,6 +97,8 @@ class Sample(msgspec.Struct, frozen=True, kw_only=True):
     before: str | None
     after: str | None
     shift_s: float | None = None
+    after_trigger_id: str | None = None
+    """Set when the pair was matched by contact (`rearmed`): the candidate's id."""
 
 
 class TriggerChange(msgspec.Struct, kw_only=True):
@@ -91,7 +110,9 @@ class TriggerChange(msgspec.Struct, kw_only=True):
     same: int = 0
     """Same id, same event time."""
     shifted: int = 0
-    """Same id (same contact and episode), another event time."""
+    """Same id (same contact and episode), another event time; or `rearmed`."""
+    rearmed: int = 0
+    """Of `shifted`: event-armed firings paired by contact and nearest time, not by id."""
     added: int = 0
     removed: int = 0
     shift_median_s: float | None = None
@@ -137,6 +158,22 @@ class Comparison(msgspec.Struct, kw_only=True):
     """Per stage, `[before, after]` contact counts."""
     stage_moves: dict[str, int]
     """`"from -> to"`: contacts whose stage differs between the runs, most common first."""
+    rules: list[RuleChange] = []
+    """Per point rule (the candidate's first, then the baseline's others): before and after."""
+    rules_diff: list[str] = []
+    """The rules files, unified diff (baseline `---`, candidate `+++`)."""
+    explain_args: str | None = None
+    """Where `pulse explain` finds the kept state (`--state-dir D` / `--redis-url U`); `None`:
+    the keys were not kept."""
+
+
+class RuleChange(msgspec.Struct, kw_only=True):
+    """One point rule's effect under each rule set (`None`: not in that one)."""
+
+    rule: str
+    event: str | None
+    before: RuleStat | None
+    after: RuleStat | None
 
 
 # -- running ---------------------------------------------------------------------------
@@ -252,7 +289,40 @@ def _compare(
             name: [stage_counts["before"][name], stage_counts["after"][name]] for name in names
         },
         stage_moves=dict(moves.most_common()),
+        rules=compare_rules(
+            rule_stats(before_sum.counters, rule_sets["before"]),
+            rule_stats(after_sum.counters, rule_sets["after"]),
+        ),
+        rules_diff=rules_diff(before_sum.rules_path, after_sum.rules_path),
     )
+
+
+def compare_rules(before: list[RuleStat], after: list[RuleStat]) -> list[RuleChange]:
+    """Pair the two runs' per-rule statistics by rule name, the candidate's order first."""
+    old = {s.rule: s for s in before}
+    new = {s.rule: s for s in after}
+    names = [s.rule for s in after] + [s.rule for s in before if s.rule not in new]
+    return [
+        RuleChange(
+            rule=name,
+            event=next((s.event for s in (new.get(name), old.get(name)) if s and s.event), None),
+            before=old.get(name),
+            after=new.get(name),
+        )
+        for name in names
+    ]
+
+
+def rules_diff(before_path: str, after_path: str) -> list[str]:
+    """The two rules files as a unified diff (empty when they are the same text)."""
+    texts = []
+    for path in (before_path, after_path):
+        try:
+            with open(path, encoding="utf-8") as file:
+                texts.append(file.read().splitlines())
+        except OSError:
+            texts.append([])
+    return list(difflib.unified_diff(texts[0], texts[1], before_path, after_path, lineterm=""))
 
 
 # -- matching --------------------------------------------------------------------------
@@ -264,8 +334,13 @@ class _Pairs:
     samples: dict[str, list[Sample]]
 
 
-def compare_triggers(before: list[Trigger], after: list[Trigger]) -> list[TriggerChange]:
+def compare_triggers(
+    before: list[Trigger], after: list[Trigger], *, rearm_window_ms: int = REARM_WINDOW_MS
+) -> list[TriggerChange]:
     """Per trigger name, what changed, matching firings by `trigger_id`.
+
+    Event-armed firings (`EVENT_ARMED_KINDS`) left unmatched are then paired by
+    contact and trigger, nearest firing first, within `rearm_window_ms`.
 
     >>> def t(id_, ts): return Trigger(trigger_id=id_, trigger="abandon_cart", kind="abandon_cart",
     ...     contact_id="c" + id_, ts=iso_ms(ts), ts_ms=ts, score=0.0, stage="decision",
@@ -276,31 +351,40 @@ def compare_triggers(before: list[Trigger], after: list[Trigger]) -> list[Trigge
     """
     old = {t.trigger_id: t for t in before}
     new = {t.trigger_id: t for t in after}
+    rearmed = _pair_rearmed(
+        [t for i, t in old.items() if i not in new],
+        [t for i, t in new.items() if i not in old],
+        rearm_window_ms,
+    )
+    paired_old = {was.trigger_id for was, _ in rearmed}
+    paired_new = {now.trigger_id for _, now in rearmed}
+    # (sort key, before, after, matched by contact); sorted by id (a hash): samples are a
+    # deterministic, unbiased pick.
+    matches: list[tuple[str, Trigger | None, Trigger | None, bool]] = [
+        (was.trigger_id, was, now, True) for was, now in rearmed
+    ]
+    for trigger_id in old.keys() | new.keys():
+        if trigger_id not in paired_old and trigger_id not in paired_new:
+            matches.append((trigger_id, old.get(trigger_id), new.get(trigger_id), False))
     changes: dict[str, TriggerChange] = {}
     pairs: dict[str, _Pairs] = {}
-
-    def entry(name: str) -> tuple[TriggerChange, _Pairs]:
-        if name not in changes:
-            changes[name] = TriggerChange(trigger=name)
-            pairs[name] = _Pairs([], {"added": [], "removed": [], "shifted": []})
-        return changes[name], pairs[name]
-
-    # Sorted by id (a hash): samples are a deterministic, unbiased pick.
-    for trigger_id in sorted(old.keys() | new.keys()):
-        was, now = old.get(trigger_id), new.get(trigger_id)
-        name = (was or now).trigger  # type: ignore[union-attr]  # one of them is set
-        change, found = entry(name)
-        if was is not None:
-            change.before += 1
-        if now is not None:
-            change.after += 1
+    for trigger_id, was, now, is_rearmed in sorted(matches, key=lambda m: m[0]):
+        either = was or now
+        assert either is not None  # one of them is always set
+        if either.trigger not in changes:
+            changes[either.trigger] = TriggerChange(trigger=either.trigger)
+            pairs[either.trigger] = _Pairs([], {"added": [], "removed": [], "shifted": []})
+        change, found = changes[either.trigger], pairs[either.trigger]
+        change.before += was is not None
+        change.after += now is not None
         if was is not None and now is not None:
-            if was.ts_ms == now.ts_ms:
+            if was.ts_ms == now.ts_ms and not is_rearmed:
                 change.same += 1
                 continue
             change.shifted += 1
-            shift_s = (now.ts_ms - was.ts_ms) / 1000
-            found.shifts.append(shift_s)
+            change.rearmed += is_rearmed
+            shift_s: float | None = (now.ts_ms - was.ts_ms) / 1000
+            found.shifts.append(shift_s or 0.0)
             kind = "shifted"
         else:
             shift_s = None
@@ -310,11 +394,12 @@ def compare_triggers(before: list[Trigger], after: list[Trigger]) -> list[Trigge
         if len(found.samples[kind]) < SAMPLES:
             found.samples[kind].append(
                 Sample(
-                    contact=(was or now).contact_id,  # type: ignore[union-attr]
+                    contact=either.contact_id,
                     trigger_id=trigger_id,
                     before=was.ts if was else None,
                     after=now.ts if now else None,
                     shift_s=shift_s,
+                    after_trigger_id=now.trigger_id if is_rearmed and now else None,
                 )
             )
     for name, change in changes.items():
@@ -325,6 +410,41 @@ def compare_triggers(before: list[Trigger], after: list[Trigger]) -> list[Trigge
             change.shift_min_s, change.shift_max_s = shifts[0], shifts[-1]
         change.samples = {k: v for k, v in pairs[name].samples.items() if v}
     return sorted(changes.values(), key=lambda c: c.trigger)
+
+
+def _pair_rearmed(
+    removed: list[Trigger], added: list[Trigger], window_ms: int
+) -> list[tuple[Trigger, Trigger]]:
+    """Event-armed firings of one contact and trigger, paired nearest in time first.
+
+    >>> def t(id_, ts): return Trigger(trigger_id=id_, trigger="sales_ready", kind="sales_ready",
+    ...     contact_id="c1", ts=iso_ms(ts), ts_ms=ts, score=0.0, stage="decision",
+    ...     channel=None, rules_version="v", reason={})
+    >>> olds, news = [t("a", 0), t("b", 10_000_000)], [t("x", 9_000_000), t("y", 9 * 10**10)]
+    >>> [(a.trigger_id, b.trigger_id) for a, b in _pair_rearmed(olds, news, 86_400_000)]
+    [('b', 'x')]
+    """
+    groups: dict[tuple[str, str], tuple[list[Trigger], list[Trigger]]] = {}
+    for side, triggers in enumerate((removed, added)):
+        for t in triggers:
+            if t.kind in EVENT_ARMED_KINDS:
+                groups.setdefault((t.contact_id, t.trigger), ([], []))[side].append(t)
+    pairs: list[tuple[Trigger, Trigger]] = []
+    for olds, news in groups.values():
+        if not olds or not news:
+            continue
+        candidates = sorted(
+            (abs(n.ts_ms - o.ts_ms), o.trigger_id, n.trigger_id, o, n)
+            for o in olds
+            for n in news
+            if abs(n.ts_ms - o.ts_ms) <= window_ms
+        )  # a contact fires a trigger a few times at most: the square stays small
+        used: set[str] = set()
+        for _, old_id, new_id, o, n in candidates:
+            if old_id not in used and new_id not in used:
+                used.update((old_id, new_id))
+                pairs.append((o, n))
+    return pairs
 
 
 def percentile(ordered: list[float], q: float) -> float:

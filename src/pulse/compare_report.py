@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import shlex
 from collections.abc import Sequence
 
 import msgspec
@@ -16,10 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pulse.compare import Comparison, RunSummary, TriggerChange
+from pulse.compare import REARM_WINDOW_MS, Comparison, RuleChange, RunSummary, Sample, TriggerChange
 from pulse.duration import format_duration
+from pulse.rulestats import RuleStat
 
-__all__ = ["encode_json", "format_shift", "print_comparison", "render_html"]
+__all__ = ["encode_json", "explain_command", "format_shift", "print_comparison", "render_html"]
 
 _BAR_WIDTH = 28
 _BEFORE, _AFTER = "#8c8c8c", "#2f6fdf"
@@ -42,6 +44,22 @@ def format_shift(seconds: float | None) -> str:
 def encode_json(comparison: Comparison) -> bytes:
     """The comparison as JSON, for CI."""
     return msgspec.json.format(msgspec.json.encode(comparison), indent=2) + b"\n"
+
+
+def explain_command(comparison: Comparison, kind: str, sample: Sample) -> str:
+    """The `pulse explain` command for a sample contact, on the side where its trigger fired.
+
+    Empty when the run's keys were not kept (nothing left to explain).
+    """
+    if comparison.explain_args is None:
+        return ""
+    side = comparison.before if kind == "removed" else comparison.after
+    at = sample.before if kind == "removed" else sample.after
+    q = shlex.quote
+    return (
+        f"pulse explain {q(sample.contact)} --prefix {q(side.prefix)} {comparison.explain_args} "
+        f"--rules {q(side.rules_path)} --at {at}"
+    )
 
 
 def _bin_labels(edges: Sequence[float]) -> list[str]:
@@ -69,9 +87,72 @@ def print_comparison(comparison: Comparison, out: Console) -> None:
     out.print(_triggers_table(comparison.triggers))
     for change in comparison.triggers:
         if change.samples:
-            out.print(_samples_table(change))
+            out.print(_samples_table(comparison, change))
+    if comparison.explain_args is None:
+        out.print("to explain a sample contact, run again with --keep-keys")
     out.print(_histogram_table(comparison))
     out.print(_stages_table(comparison))
+    out.print(_rules_table(comparison.rules))
+    for warning in _zero_hits(comparison.rules):
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    _print_diff(comparison.rules_diff, out)
+
+
+def _zero_hits(rules: list[RuleChange]) -> list[str]:
+    """Candidate rules that matched no event (the baseline's count said beside it)."""
+    return [
+        f"`{r.rule}` matched 0 events (event `{r.event}`)"
+        + (f"; {r.before.hits:,} under the baseline" if r.before is not None else "")
+        for r in rules
+        if r.after is not None and r.after.event is not None and not r.after.hits
+    ]
+
+
+def _arrow(before: RuleStat | None, after: RuleStat | None, field: str) -> str:
+    """`before -> after` of one statistic, `-` for the side that lacks the rule.
+
+    >>> _arrow(RuleStat(rule="r", hits=3), None, "hits")
+    '3 -> -'
+    """
+    values = [
+        "-" if s is None else f"{getattr(s, field):,.1f}" if field == "points"
+        else f"{getattr(s, field):,}"
+        for s in (before, after)
+    ]  # fmt: skip
+    return values[0] if values[0] == values[1] else f"{values[0]} -> {values[1]}"
+
+
+_RULE_FIELDS = (("matched", "hits"), ("points added", "points"),
+                ("stage moves", "stage_moves"), ("triggers", "triggers"))  # fmt: skip
+
+
+def _rule_rows(rules: list[RuleChange]) -> list[list[str]]:
+    return [
+        [r.rule, r.event or "", *(_arrow(r.before, r.after, f) for _, f in _RULE_FIELDS)]
+        for r in rules
+    ]
+
+
+def _rules_table(rules: list[RuleChange]) -> Table:
+    table = Table(title="point rules (before -> after)")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("event")
+    for label, _ in _RULE_FIELDS:
+        table.add_column(label, justify="right")
+    for rule, row in zip(rules, _rule_rows(rules), strict=True):
+        is_idle = rule.after is not None and not rule.after.hits
+        table.add_row(*(escape(v) for v in row), style="yellow" if is_idle else None)
+    return table
+
+
+def _print_diff(lines: list[str], out: Console) -> None:
+    if not lines:
+        out.print("rules diff: the two files are the same text")
+        return
+    out.print("[bold]rules diff[/]")
+    for line in lines:
+        style = "green" if line[:1] == "+" else "red" if line[:1] == "-" else ""
+        out.print(f"[{style}]{escape(line)}[/]" if style else escape(line), soft_wrap=True)
 
 
 _NUMERIC_COLUMNS = ("events", "time", "events/s", "triggers", "contacts")
@@ -96,7 +177,10 @@ def _runs_table(before: RunSummary, after: RunSummary) -> Table:
 
 
 def _triggers_table(changes: list[TriggerChange]) -> Table:
-    table = Table(title="triggers (matched by trigger_id: contact, trigger, episode)")
+    table = Table(
+        title="triggers (matched by trigger_id: contact, trigger, episode)",
+        caption=_REARMED_NOTE,
+    )
     columns = (
         "trigger",
         "before",
@@ -104,6 +188,7 @@ def _triggers_table(changes: list[TriggerChange]) -> Table:
         "change",
         "same",
         "shifted",
+        "re-armed",
         "added",
         "removed",
         "median shift",
@@ -121,6 +206,7 @@ def _triggers_table(changes: list[TriggerChange]) -> Table:
             f"[{style}]{delta:+,}[/]" if style else "0",
             f"{c.same:,}",
             f"{c.shifted:,}",
+            f"{c.rearmed:,}",
             f"{c.added:,}",
             f"{c.removed:,}",
             format_shift(c.shift_median_s),
@@ -129,19 +215,29 @@ def _triggers_table(changes: list[TriggerChange]) -> Table:
     return table
 
 
-def _samples_table(change: TriggerChange) -> Table:
+_REARMED_NOTE = (
+    "re-armed: of shifted, sales_ready/welcome/welcome_back firings that moved to another "
+    f"event, paired by contact, nearest within {format_duration(REARM_WINDOW_MS)}"
+)
+
+
+def _samples_table(comparison: Comparison, change: TriggerChange) -> Table:
     table = Table(title=f"{change.trigger}: sample contacts", title_justify="left")
     for name in ("change", "contact", "before", "after", "shift"):
         table.add_column(name)
+    commands = []
     for kind, samples in change.samples.items():
         for sample in samples:
             table.add_row(
-                kind,
+                kind + (" (re-armed)" if sample.after_trigger_id else ""),
                 escape(sample.contact),
                 sample.before or "-",
                 sample.after or "-",
                 format_shift(sample.shift_s),
             )
+            commands.append(explain_command(comparison, kind, sample))
+    if commands[0]:
+        table.caption = "explain the first: " + escape(commands[0])
     return table
 
 
@@ -205,6 +301,7 @@ def render_html(comparison: Comparison) -> str:
         f"<p>Events <code>{e(c.events_file)}</code> replayed in event time under both rule "
         f"sets; scores compared as of <code>{e(c.as_of)}</code>. Triggers are matched by "
         "<code>trigger_id</code> (contact, trigger, the episode that armed it).</p>",
+        f"<p>{e(_REARMED_NOTE)}.</p>",
         _legend(),
         _html_table(
             ["", "rules", "version", "events", "time", "events/s", "triggers", "contacts"],
@@ -232,6 +329,7 @@ def render_html(comparison: Comparison) -> str:
                 "change",
                 "same",
                 "shifted",
+                "re-armed",
                 "added",
                 "removed",
                 "median shift",
@@ -245,6 +343,7 @@ def render_html(comparison: Comparison) -> str:
                     f"{t.after - t.before:+,}",
                     f"{t.same:,}",
                     f"{t.shifted:,}",
+                    f"{t.rearmed:,}",
                     f"{t.added:,}",
                     f"{t.removed:,}",
                     format_shift(t.shift_median_s),
@@ -259,9 +358,16 @@ def render_html(comparison: Comparison) -> str:
             parts.append(f"<h3>{e(change.trigger)}: sample contacts</h3>")
             parts.append(
                 _html_table(
-                    ["change", "contact", "before", "after", "shift"],
+                    ["change", "contact", "before", "after", "shift", "explain"],
                     [
-                        [kind, s.contact, s.before or "-", s.after or "-", format_shift(s.shift_s)]
+                        [
+                            kind + (" (re-armed)" if s.after_trigger_id else ""),
+                            s.contact,
+                            s.before or "-",
+                            s.after or "-",
+                            format_shift(s.shift_s),
+                            explain_command(c, kind, s),
+                        ]
                         for kind, samples in change.samples.items()
                         for s in samples
                     ],
@@ -297,6 +403,15 @@ def render_html(comparison: Comparison) -> str:
         parts.append(
             _html_table(["move", "contacts"], [[m, f"{n:,}"] for m, n in c.stage_moves.items()])
         )
+    parts += [
+        "<h2>Point rules</h2>",
+        _html_table(["rule", "event", *(label for label, _ in _RULE_FIELDS)], _rule_rows(c.rules)),
+        *(f"<p class='warn'>warning: {e(w)}</p>" for w in _zero_hits(c.rules)),
+        "<h2>Rules diff</h2>",
+        _html_diff(c.rules_diff),
+    ]
+    if c.explain_args is None:
+        parts.append("<p>Run with <code>--keep-keys</code> to explain sample contacts.</p>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -308,7 +423,21 @@ table{border-collapse:collapse;margin:.6em 0}th,td{padding:.25em .7em;border-bot
 th{text-align:left;background:#f6f6f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#f3f3f3;padding:0 .25em}.key{display:inline-block;width:.9em;height:.9em;
 margin:0 .3em 0 1em;vertical-align:-.1em}svg text{font:11px system-ui,sans-serif;fill:#333}
+pre.diff{background:#fafafa;border:1px solid #eee;padding:.6em;overflow-x:auto}.add{color:#1a7f37}
+.del{color:#cf222e}.hunk{color:#8250df}.warn{color:#9a6700}
 """
+
+
+def _html_diff(lines: list[str]) -> str:
+    if not lines:
+        return "<p>The two files are the same text.</p>"
+    rows = []
+    for line in lines:
+        kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "")
+        rows.append(
+            f"<span class='{kind}'>{html.escape(line)}</span>" if kind else html.escape(line)
+        )
+    return "<pre class='diff'>" + "\n".join(rows) + "</pre>"
 
 
 def _legend() -> str:

@@ -76,6 +76,11 @@ class Journey:
         self.skipped: Counter[str] = Counter()
         """What a cap turned away, by reason; the engine drains it into the run counters."""
         """The last scored event's features, for explaining a trigger it fires."""
+        self.rule_stats: Counter[str] = Counter()
+        """Per point rule: `rule:<name>:hits`, `:points_milli`, `:stage_moves`, `:triggers`
+        (see `pulse.rulestats`); the engine drains it into the run counters."""
+        self._scored: tuple[str, ...] = ()
+        """The point rules that scored the event being applied."""
         enabled = [spec for spec in rules.triggers if spec.enabled]
         self._specs: dict[str, TriggerSpec] = {spec.name: spec for spec in enabled}
         self._welcome = [s for s in enabled if isinstance(s, Welcome)]
@@ -150,7 +155,10 @@ class Journey:
         if is_new_hour:
             self.compact(state)
         score = self._apply_model(state, event, points, previous_active_ms)
+        stage = state.stage
         self._update_stage(state, ts, score)
+        if state.stage != stage:
+            self._credit("stage_moves")
         if is_back:
             # Emitted after the stage update: it carries the stage the contact returns to.
             for spec in self._back:
@@ -347,14 +355,27 @@ class Journey:
         scoring = self.rules.scoring
         before = advance(state, event.ts_ms, scoring)
         rules = self._point_rules.get(event.type)
+        self._scored = ()
         if not rules:
             return before, before
+        stats, scored = self.rule_stats, []
         for index, rule in rules:
             condition = self.rules.conditions.get(index)
             if condition is not None and not self._holds(condition, state, event):
                 continue
+            held = state.points.get(rule.name, 0.0)
             add_points(state, rule, event.ts_ms, scoring)
+            gained = state.points[rule.name] - held
+            stats[f"rule:{rule.name}:hits"] += 1
+            stats[f"rule:{rule.name}:points_milli"] += round(1000 * gained)  # Redis HINCRBY
+            scored.append(rule.name)
+        self._scored = tuple(scored)
         return before, held_score(state, scoring)
+
+    def _credit(self, what: str) -> None:
+        """Count `what` (a stage move, a trigger) for each point rule that scored this event."""
+        for name in self._scored:
+            self.rule_stats[f"rule:{name}:{what}"] += 1
 
     def _holds(self, condition: Condition, state: ContactState, event: Event) -> bool:
         variables = {"type": event.type, "ts": event.ts_ms, "props": event.props}
@@ -375,6 +396,7 @@ class Journey:
                 state.sales_ready_armed = True
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
+                self._credit("triggers")
                 reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}
                 if self.model is not None:
                     reason["threshold"] = spec.threshold

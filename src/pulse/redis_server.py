@@ -1,17 +1,23 @@
 """A private `redis-server` on a free loopback port, for `pulse run` and the tests.
 
 The binary is `$PULSE_REDIS_SERVER` or `redis-server` on the PATH. It runs with
-no persistence, in a scratch directory, and is stopped when the handle closes.
+no persistence, in a scratch directory, and is stopped when the handle closes;
+or, with `persist=True`, with an append-only file in its data directory, so
+that a later server on the same directory starts with the same data: that is
+how `--state-dir` keeps a run's state for `pulse explain` (`state_server`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -19,7 +25,17 @@ import redis
 
 from pulse.errors import ConfigError, StateError
 
-__all__ = ["PrivateRedis", "find_redis_server", "free_port"]
+__all__ = [
+    "LAST_RUN_DIR",
+    "PrivateRedis",
+    "find_redis_server",
+    "free_port",
+    "has_state",
+    "state_server",
+]
+
+LAST_RUN_DIR = Path(".pulse/last-run")
+"""Where `pulse run`/`replay` without a Redis URL keep their state, and `explain` looks."""
 
 
 def find_redis_server() -> str:
@@ -48,7 +64,12 @@ class PrivateRedis:
     """Starts a redis-server; use as a context manager or call `stop()`."""
 
     def __init__(
-        self, data_dir: Path | None = None, timeout_s: float = 10.0, port: int | None = None
+        self,
+        data_dir: Path | None = None,
+        timeout_s: float = 10.0,
+        port: int | None = None,
+        *,
+        persist: bool = False,
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pulse-redis-"))
@@ -56,9 +77,15 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_path = self.data_dir / "redis.log"
         binary = find_redis_server()
+        # Persisting: an append-only file synced every second, rewritten on shutdown.
+        appendonly = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+            if persist
+            else ["--appendonly", "no"]
+        )
         args = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.data_dir), "--logfile", str(self.log_path),
+            *appendonly, "--dir", str(self.data_dir), "--logfile", str(self.log_path),
             "--protected-mode", "no",
         ]  # fmt: skip
         # Its own session: Ctrl-C in a terminal signals the whole foreground process
@@ -116,3 +143,35 @@ class PrivateRedis:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def state_server(data_dir: Path, *, is_fresh: bool = False) -> Iterator[PrivateRedis]:
+    """A persisting private redis-server on `data_dir`, held by this process alone.
+
+    `is_fresh` empties the directory's data first. Raises `ConfigError` when
+    another pulse process holds the directory or it cannot be created.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = (data_dir / "pulse.lock").open("w")
+    except OSError as exc:
+        raise ConfigError(f"cannot use state directory `{data_dir}`: {exc.strerror}") from exc
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"state directory `{data_dir}` is in use by another pulse process "
+                "(its redis-server URL was printed when it started: pass it as `--redis-url`)"
+            ) from None
+        if is_fresh:
+            shutil.rmtree(data_dir / "appendonlydir", ignore_errors=True)
+            (data_dir / "dump.rdb").unlink(missing_ok=True)
+        with PrivateRedis(data_dir=data_dir, persist=True) as server:
+            yield server
+
+
+def has_state(data_dir: Path) -> bool:
+    """Whether a state directory holds data a persisting server wrote."""
+    return (data_dir / "appendonlydir").is_dir() or (data_dir / "dump.rdb").is_file()
