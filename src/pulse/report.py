@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import redis
 from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
@@ -36,11 +37,12 @@ from pulse.panics import hide_rust_panics
 from pulse.readback import read_triggers
 from pulse.redis_client import set_default_retry_s
 from pulse.rules import Rules, load_rules
+from pulse.rulestats import RuleStat, rule_stats, zero_hit_warnings
 from pulse.scoring import score_at, score_breakdown
 from pulse.state import ContactStore, KeyLayout, connect
 from pulse.triggers import iso_ms
 
-__all__ = ["RunReport", "print_contact", "run_flow"]
+__all__ = ["RunReport", "print_contact", "print_rule_stats", "run_flow"]
 
 
 class RunReport:
@@ -105,6 +107,24 @@ class RunReport:
         self.totals = Counter(stats)
         self.model_quality = store.model_quality()
         self.outcomes = self._outcomes(store)
+
+    def summary_json(self) -> bytes:
+        """The run's counters, triggers by kind, stages and per-rule statistics, as JSON."""
+        totals = {k: v for k, v in sorted(self.totals.items()) if not k.startswith("rule:")}
+        summary = {
+            "rules_path": self.config.rules_path,
+            "events": self.events,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "counters": totals,
+            "stages": self.stages,
+            "rules": self.rule_stats(),
+            "zero_hit_rules": zero_hit_warnings(self.rule_stats()),
+        }
+        return msgspec.json.format(msgspec.json.encode(summary), indent=2) + b"\n"
+
+    def rule_stats(self) -> list[RuleStat]:
+        """What each point rule of the run's rules file did (from the committed counters)."""
+        return rule_stats(self.totals, load_rules(self.config.rules_path))
 
     def _outcomes(self, store: ContactStore) -> dict[str, TriggerOutcome]:
         """This run's triggers (from Redis) against the purchases in its input files.
@@ -180,6 +200,7 @@ class RunReport:
             if value:
                 stages.add_row(name, f"{value:,}")
         out.print(counts, kinds, stages)
+        print_rule_stats(self.rule_stats(), out)
         quality = self.model_quality
         if quality.get("labels"):
             out.print(
@@ -192,6 +213,22 @@ class RunReport:
             )
         if self.totals.get("rejected") and self.config.dead_letters_path:
             out.print(f"dead letters written to {self.config.dead_letters_path}")
+
+
+def print_rule_stats(stats: list[RuleStat], out: Console) -> None:
+    """The per-rule table, and a warning line for each rule that matched nothing."""
+    table = Table(title="point rules")
+    for name in ("rule", "event", "matched", "points added", "stage moves", "triggers"):
+        table.add_column(name, justify="left" if name in ("rule", "event") else "right",
+                         no_wrap=name == "rule")  # fmt: skip
+    for s in stats:
+        table.add_row(
+            s.rule, s.event or "(not in the rules)", f"{s.hits:,}", f"{s.points:,.1f}",
+            f"{s.stage_moves:,}", f"{s.triggers:,}", style="yellow" if not s.hits else None,
+        )  # fmt: skip
+    out.print(table)
+    for warning in zero_hit_warnings(stats):
+        out.print(f"[yellow]warning:[/] {warning}")
 
 
 OUTCOME_HORIZON_MS = 7 * 86_400_000
