@@ -14,9 +14,11 @@ learning is then exactly as deterministic as the engine itself.
 
 The lease holder is named by where the engine runs, not by a random id: host,
 process index (`PULSE_PROCESS_ID`, or bytewax's `-i`) and the engine's worker
-number in the process. A process restarted after a crash has the same name, so
-it takes its own lease back at once and learns exactly what the dead one would
-have (the model it resumes from was committed with the state it resumes from).
+number in the process. Processes on one host that share a key prefix must have
+distinct process indexes (bytewax's `-i` gives them). A process restarted after
+a crash has the same name, so it takes its own lease back at once and learns
+exactly what the dead one would have (the model it resumes from was committed
+with the state it resumes from).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def worker_name() -> str:
 def _bytewax_process_id() -> str:
     """The `-i N` of `python -m bytewax.run ... -i N`, or 0 for a single process."""
     argv = sys.argv
+    if not argv or "bytewax" not in argv[0]:
+        return "0"  # `pulse run -i FILE`: that `-i` is an input
     for i, arg in enumerate(argv):
         if arg in ("-i", "--process-id") and i + 1 < len(argv):
             return argv[i + 1]

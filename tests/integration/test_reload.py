@@ -261,8 +261,7 @@ def test_engine_swap_keeps_contact_state_and_stamps_the_new_version(
 
     def batch(*lines: bytes) -> SourceBatch:
         events = [decode_event(line) for line in lines]
-        return SourceBatch(partition="p", events=events, watermarks=[0] * len(events),
-                           watermark_ms=0)  # fmt: skip
+        return SourceBatch(partition="p", events=events, watermark_ms=0)
 
     first = engine.process([batch(b'{"event_id":"1","type":"signup","ts":1767607200000,'
                                   b'"contact_id":"c1"}')])  # fmt: skip

@@ -129,6 +129,7 @@ def test_two_processes_share_one_trainer_and_the_loader_reloads_its_model(
     redis_url: str, prefix: str
 ) -> None:
     import json
+    import os
     import subprocess
     import sys
 
@@ -137,6 +138,8 @@ def test_two_processes_share_one_trainer_and_the_loader_reloads_its_model(
             [sys.executable, "-c", _WORKER, redis_url, prefix, str(part)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Two processes on one host: each its own index, as bytewax's `-i` gives them.
+            env={**os.environ, "PULSE_PROCESS_ID": str(part)},
         )
         for part in (0, 1)
     ]
