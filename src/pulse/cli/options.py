@@ -16,7 +16,7 @@ from pulse.connectors.generator import GeneratorConfig
 from pulse.errors import ConfigError
 from pulse.events import parse_ts
 from pulse.redis_client import RETRY_ENV, mask_url
-from pulse.redis_server import LAST_RUN_DIR, PrivateRedis, state_server
+from pulse.redis_server import PrivateRedis
 from pulse.rules import default_rules_path
 
 __all__ = [
@@ -33,10 +33,7 @@ __all__ = [
     "redis",
     "redis_url",
     "run_config",
-    "say_kept",
     "seconds",
-    "state",
-    "write_json",
 ]
 
 REDIS_URL_ENV = "PULSE_REDIS_URL"
@@ -192,12 +189,6 @@ def add_redis_options(parser: argparse.ArgumentParser) -> None:
         "--redis-url-file", metavar="FILE", help="read the Redis URL from this file"
     )
     parser.add_argument(
-        "--state-dir", metavar="DIR",
-        help=f"without a Redis URL: keep the private redis-server's data in DIR and continue "
-        f"from what it holds (default: {LAST_RUN_DIR}, emptied at the start of each run); "
-        "`pulse explain --state-dir DIR` reads it",
-    )  # fmt: skip
-    parser.add_argument(
         "--redis-retry-s", type=seconds(allow_zero=True), metavar="S",
         help=f"retry an unreachable Redis this long, then stop with exit status 2 "
         f"(default: {RETRY_ENV}, else 60)",
@@ -308,62 +299,3 @@ def redis(url: str | None) -> Iterator[str]:
     with PrivateRedis() as server:
         print(f"pulse: started a private redis-server at {server.url}", file=sys.stderr)
         yield server.url
-
-
-@contextlib.contextmanager
-def state(args: argparse.Namespace, url: str | None) -> Iterator[tuple[str, Path | None]]:
-    """Where a run keeps its state: `(Redis URL, state directory or None)`.
-
-    A Redis URL (`url`, from `redis_url(args)`) is used as is. Without one, a private
-    redis-server keeps its data in `--state-dir` (continued), else in
-    `LAST_RUN_DIR` (emptied first; a throwaway server when another run holds it).
-    """
-    chosen = getattr(args, "state_dir", None)
-    if url:
-        if chosen and getattr(args, "part", None) is None:
-            raise ConfigError(
-                "`--state-dir` keeps a private redis-server's data: not with a Redis URL"
-            )
-        yield url, None
-        return
-    data_dir = Path(chosen) if chosen else LAST_RUN_DIR
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(state_server(data_dir, is_fresh=not chosen))
-        except ConfigError as exc:
-            if chosen:
-                raise
-            busy = str(exc)
-        else:
-            print(
-                f"pulse: started a private redis-server at {server.url}, state kept in {data_dir}",
-                file=sys.stderr,
-            )
-            yield server.url, data_dir
-            return
-    print(f"pulse: {busy}; the state of this run is not kept", file=sys.stderr)
-    with redis(None) as private:
-        yield private, None
-
-
-def say_kept(where: Path | str | None, prefixes: list[str]) -> None:
-    """Tell where a run's state stays and how `pulse explain` reads it (`where`: a state
-    directory or a masked Redis URL; `None`: nothing kept, nothing said)."""
-    if where is None:
-        return
-    option = f"--state-dir {where}" if isinstance(where, Path) else f"--redis-url {where}"
-    for prefix in prefixes:
-        print(
-            f"pulse: state kept under prefix `{prefix}` in {where}: "
-            f"pulse explain CONTACT --prefix {prefix} {option}",
-            file=sys.stderr,
-        )
-
-
-def write_json(target: str, data: bytes) -> None:
-    """JSON to a file, or to standard output for `-`."""
-    if target == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        Path(target).write_bytes(data)
