@@ -102,9 +102,11 @@ class _Work:
         return {key: self.states[key] for key in self.dirty}
 
     def stage_moves(self) -> Counter[str]:
+        """Stage counts to move: only contacts this batch changed (a contact loaded and
+        left alone, new or not, has not moved, whatever its state says)."""
         moves: Counter[str] = Counter()
-        for key, state in self.states.items():
-            before = self.stages_before[key]
+        for key in self.dirty | self.merged:
+            state, before = self.states[key], self.stages_before[key]
             if key in self.merged:
                 if before is not None:
                     moves[before] -= 1  # the anonymous contact is gone
