@@ -6,10 +6,15 @@ returns an `Explanation`:
 * the score at a moment, with every part: each rule's points as held at the
   contact's last update, the decay applied since (`2^(-elapsed / half_life)`),
   and what is left; plus whatever else the blended score holds (the model part);
+* the event counts per window (1h, 24h, 7d, 30d) at that moment;
 * the stage history and the pending timers (what will fire, when, armed by what);
 * the recent triggers with their lineage: the rules version they fired under
-  (and whether it is the one loaded now), the facts in their `reason`, and the
-  events named there (`armed_by`, `event`), looked up in an events file if given.
+  (and whether it is the one loaded now), the facts in their `reason`, the score
+  as it was then (rule points, and the model part with the probability the model
+  gave then: today's model is never applied to an old trigger), and the events
+  named there (`armed_by`, `event`), looked up in an events file if given: by
+  `event_id`, or by `props.order_id` for an order (`post_purchase`); an
+  anonymous contact (`anon:<id>`) is found by its `anonymous_id`.
 
 Triggers are found by scanning the trigger stream newest first (bounded by
 `scan_limit`): explain is an offline tool, never on the hot path.
@@ -17,6 +22,7 @@ Triggers are found by scanning the trigger stream newest first (bounded by
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +30,15 @@ import msgspec
 import orjson
 import redis
 
+from pulse import windows
 from pulse.duration import format_duration
+from pulse.errors import ConfigError
 from pulse.journey import Journey
 from pulse.readback import recent_triggers
 from pulse.rules import Rules
 from pulse.scoring import decay_factor, score_at, score_breakdown
 from pulse.state import ContactStore, KeyLayout
+from pulse.times import parse_time
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = ["Explanation", "Lineage", "Part", "PendingTimer", "explain_contact"]
@@ -73,6 +82,12 @@ class Lineage(msgspec.Struct, kw_only=True):
 
     trigger: Trigger
     is_current_rules: bool
+    points_then: float | None = None
+    """Rule points when it fired (`reason.points`; `None` when the model was off)."""
+    model_p_then: float | None = None
+    """The purchase probability the model gave then (`None`: it gave none yet)."""
+    model_points_then: float | None = None
+    """What the model added to the score then."""
     events: list[dict[str, Any]] = []
     """The events its `reason` names, from the events file (when one was given)."""
 
@@ -96,6 +111,8 @@ class Explanation(msgspec.Struct, kw_only=True):
     purchases: int
     revenue: float
     cart_value: float
+    counts: dict[str, dict[str, int]]
+    """Per event type, its count in each window (`1h`, `24h`, `7d`, `30d`) up to `at`."""
     timers: list[PendingTimer]
     triggers: list[Lineage]
     scanned: int
@@ -108,17 +125,25 @@ def explain_contact(
     contact: str,
     rules: Rules,
     *,
-    at_ms: int | None = None,
+    at_ms: int | str | None = None,
     limit: int = 10,
     scan_limit: int = 1_000_000,
     events_path: Path | None = None,
 ) -> Explanation | None:
-    """Explain one contact under `rules` at `at_ms` (default its last event); `None` if unknown."""
+    """Explain one contact under `rules` at `at_ms` (default its last event); `None` if unknown.
+
+    `at_ms` may be text for `pulse.times.parse_time`: `+2h`/`-1d` count from the last event.
+    """
     layout = KeyLayout(prefix)
     store = ContactStore(client, layout)
     state = store.read_contact(contact)
     if state is None:
         return None
+    if isinstance(at_ms, str):
+        try:
+            at_ms = parse_time(at_ms, base_ms=state.last_ts)
+        except ValueError as exc:
+            raise ConfigError(f"`--at`: {exc}") from None
     at = at_ms if at_ms is not None else state.last_ts
     model = store.load_model(rules.model) if rules.model.enabled else None
     score = Journey(rules, model).score(state, at)
@@ -135,6 +160,9 @@ def explain_contact(
         Lineage(
             trigger=t,
             is_current_rules=t.rules_version == rules.version,
+            points_then=t.reason.get("points"),
+            model_p_then=t.reason.get("model_p"),
+            model_points_then=t.reason.get("model_points"),
             events=[events[i] for i in _referenced(t) if i in events],
         )
         for t in triggers
@@ -162,6 +190,10 @@ def explain_contact(
         purchases=state.purchases,
         revenue=round(state.revenue, 2),
         cart_value=round(state.cart_value(), 2),
+        counts={
+            type_: {name: windows.count(buckets, at, ms) for name, ms in windows.WINDOWS_MS.items()}
+            for type_, buckets in sorted(state.counts.items())
+        },
         timers=timers,
         triggers=lineage,
         scanned=scanned,
@@ -198,7 +230,8 @@ def _parts_beyond_rules(score: float, points: float, rules: Rules) -> list[Part]
         return []
     note = (
         f"the purchase probability on the points scale, at most {rules.model.weight:g} "
-        "points either way"
+        "points either way: today's model on the probability given at the last event "
+        "(each trigger shows the model part it fired with)"
     )
     return [Part(name="model", kind="model", points=extra, note=note)]
 
@@ -208,11 +241,17 @@ def _referenced(trigger: Trigger) -> list[str]:
 
 
 def _find_events(path: Path, contact: str, triggers: list[Trigger]) -> dict[str, dict[str, Any]]:
-    """The events the triggers' reasons name, read from a JSONL events file."""
+    """The events the triggers' reasons name, read from a JSONL events file (or `.gz`).
+
+    A reference is an `event_id`, or an order id (`post_purchase` is armed by an
+    order: the purchase whose `props.order_id` it is).
+    """
     wanted = {i for t in triggers for i in _referenced(t)}
-    needle = contact.encode()
+    # The file names an anonymous contact by its `anonymous_id`, not by its key `anon:<id>`.
+    needle = contact.removeprefix(_ANON).encode()
     found: dict[str, dict[str, Any]] = {}
-    with path.open("rb") as lines:
+    with path.open("rb") as raw:
+        lines = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == b"\x1f\x8b" else raw
         for line in lines:
             if needle not in line:
                 continue  # cheap filter before decoding: the line must mention the contact
@@ -220,8 +259,16 @@ def _find_events(path: Path, contact: str, triggers: list[Trigger]) -> dict[str,
                 event = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(event, dict) and event.get("event_id") in wanted:
-                found[event["event_id"]] = event
-                if len(found) == len(wanted):
-                    break
+            if not isinstance(event, dict):
+                continue
+            props = event.get("props")
+            order = props.get("order_id") if isinstance(props, dict) else None
+            for reference in (event.get("event_id"), order):
+                if reference is not None and str(reference) in wanted:
+                    found.setdefault(str(reference), event)
+            if len(found) == len(wanted):
+                break
     return found
+
+
+_ANON = "anon:"

@@ -72,7 +72,8 @@ class PrivateRedis:
         persist: bool = False,
     ) -> None:
         self._own_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pulse-redis-"))
+        # Absolute: redis-server changes into `--dir` before it opens `--logfile`.
+        self.data_dir = (data_dir or Path(tempfile.mkdtemp(prefix="pulse-redis-"))).absolute()
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.log_path = self.data_dir / "redis.log"

@@ -11,13 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
+
 from pulse.config import Part, RunConfig
 from pulse.connectors.generator import GeneratorConfig
-from pulse.errors import ConfigError
-from pulse.events import parse_ts
+from pulse.errors import ConfigError, PulseError
 from pulse.redis_client import RETRY_ENV, mask_url
-from pulse.redis_server import PrivateRedis
+from pulse.redis_server import LAST_RUN_DIR, PrivateRedis, state_server
 from pulse.rules import default_rules_path
+from pulse.times import is_relative, parse_time
 
 __all__ = [
     "REDIS_URL_ENV",
@@ -33,7 +35,12 @@ __all__ = [
     "redis",
     "redis_url",
     "run_config",
+    "say_kept",
     "seconds",
+    "state",
+    "time_option",
+    "until_ms",
+    "write_json",
 ]
 
 REDIS_URL_ENV = "PULSE_REDIS_URL"
@@ -103,8 +110,10 @@ def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True
         "--batch-size", type=positive_int, default=1000, help="events per source batch"
     )
     parser.add_argument(
-        "--until", help="at end of input, advance event time to this ISO time (fires timers)"
-    )
+        "--until", type=time_option, metavar="TIME",
+        help="at end of input, advance event time to TIME (fires timers): ISO, epoch ms, "
+        "`now-1d`, or `+2h` after the newest event of the input files",
+    )  # fmt: skip
     add_generator_options(parser)
 
 
@@ -188,6 +197,12 @@ def add_redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url-file", metavar="FILE", help="read the Redis URL from this file"
     )
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help=f"without a Redis URL: keep the private redis-server's data in DIR and continue "
+        f"from what it holds (default: {LAST_RUN_DIR}, emptied at the start of each run); "
+        "`pulse explain --state-dir DIR` reads it",
+    )  # fmt: skip
     parser.add_argument(
         "--redis-retry-s", type=seconds(allow_zero=True), metavar="S",
         help=f"retry an unreachable Redis this long, then stop with exit status 2 "
@@ -283,7 +298,7 @@ def run_config(args: argparse.Namespace, redis_url: str, inputs: list[str]) -> R
         generator=generator_config(args),
         batch_size=args.batch_size,
         redis_retry_s=args.redis_retry_s,
-        until_ms=parse_ts(args.until) if args.until else None,
+        until_ms=until_ms(args.until, inputs) if args.until else None,
         triggers_path=args.triggers,
         dead_letters_path=args.dead_letters or None,
         part=getattr(args, "part", None),
@@ -299,3 +314,120 @@ def redis(url: str | None) -> Iterator[str]:
     with PrivateRedis() as server:
         print(f"pulse: started a private redis-server at {server.url}", file=sys.stderr)
         yield server.url
+
+
+@contextlib.contextmanager
+def state(args: argparse.Namespace, url: str | None) -> Iterator[tuple[str, Path | None]]:
+    """Where a run keeps its state: `(Redis URL, state directory or None)`.
+
+    A Redis URL (`url`, from `redis_url(args)`) is used as is. Without one, a private
+    redis-server keeps its data in `--state-dir` (continued), else in
+    `LAST_RUN_DIR` (emptied first; a throwaway server when another run holds it).
+    """
+    chosen = getattr(args, "state_dir", None)
+    if url:
+        if chosen and getattr(args, "part", None) is None:
+            raise ConfigError(
+                "`--state-dir` keeps a private redis-server's data: not with a Redis URL"
+            )
+        yield url, None
+        return
+    data_dir = Path(chosen) if chosen else LAST_RUN_DIR
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(state_server(data_dir, is_fresh=not chosen))
+        except ConfigError as exc:
+            if chosen:
+                raise
+            busy = str(exc)
+        else:
+            print(
+                f"pulse: started a private redis-server at {server.url}, state kept in {data_dir}",
+                file=sys.stderr,
+            )
+            yield server.url, data_dir
+            return
+    print(f"pulse: {busy}; the state of this run is not kept", file=sys.stderr)
+    with redis(None) as private:
+        yield private, None
+
+
+def say_kept(where: Path | str | None, prefixes: list[str]) -> None:
+    """Tell where a run's state stays and how `pulse explain` reads it (`where`: a state
+    directory or a masked Redis URL; `None`: nothing kept, nothing said)."""
+    if where is None:
+        return
+    option = f"--state-dir {where}" if isinstance(where, Path) else f"--redis-url {where}"
+    for prefix in prefixes:
+        print(
+            f"pulse: state kept under prefix `{prefix}` in {where}: "
+            f"pulse explain CONTACT --prefix {prefix} {option}",
+            file=sys.stderr,
+        )
+
+
+def write_json(target: str, data: bytes) -> None:
+    """JSON to a file, or to standard output for `-`."""
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(target).write_bytes(data)
+
+
+def time_option(text: str) -> str:
+    """An argparse type: a time (ISO-8601, epoch ms, `now-1d`, `+2h`), checked here and
+    resolved where its base is known (argparse names the flag in the error).
+
+    >>> time_option("+2h"), time_option("1767607200000")
+    ('+2h', '1767607200000')
+    >>> time_option("tomorrow")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: Expected ISO-8601, epoch ms, `now-1d` or `+2h`, got `tomorrow`
+    """
+    try:
+        parse_time(text, base_ms=0, now_ms=0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+time_option.__name__ = "time"  # argparse names the type in its messages
+
+
+def until_ms(text: str, inputs: list[str]) -> int:
+    """`--until` in epoch ms; `+2h` counts from the newest event of the input files."""
+    if not is_relative(text):
+        return parse_time(text)
+    if not inputs or "-" in inputs:
+        raise ConfigError(
+            f"`--until {text}` counts from the newest event of the input files: with the "
+            f"generator or standard input, give an absolute time or `now{text}`"
+        )
+    times = [t for path in inputs if (t := _newest_event_ms(path)) is not None]
+    newest = max(times, default=None)
+    if newest is None:
+        raise ConfigError(f"`--until {text}`: the input files hold no event time to count from")
+    return parse_time(text, base_ms=newest)
+
+
+class _Ts(msgspec.Struct):
+    ts: str | int
+
+
+def _newest_event_ms(path: str) -> int | None:
+    """The newest valid event time in a JSONL file (or gzip): one pass, lines decoded for `ts`."""
+    from pulse.connectors.files import open_input
+    from pulse.events import parse_ts
+
+    decoder = msgspec.json.Decoder(_Ts)
+    newest: int | None = None
+    stream, _ = open_input(path)
+    with stream:
+        for line in stream:
+            try:
+                ts_ms = parse_ts(decoder.decode(line).ts)
+            except (msgspec.DecodeError, PulseError):
+                continue  # a bad line is the flow's to dead-letter, not this pass's
+            newest = ts_ms if newest is None or ts_ms > newest else newest
+    return newest

@@ -48,8 +48,10 @@ def register(commands: Any) -> None:
         help="also replay under these baseline rules; report what --rules changes",
     )  # fmt: skip
     compare.add_argument(
-        "--json", nargs="?", const="-", metavar="FILE", help="the comparison as JSON (- stdout)"
-    )
+        "--json", nargs="?", const="-", metavar="FILE",
+        help="the comparison (without --compare: the run's counters and per-rule statistics) "
+        "as JSON (- stdout)",
+    )  # fmt: skip
     compare.add_argument("--html", metavar="FILE", help="the comparison as a self-contained page")
     compare.add_argument(
         "--keep-keys", action="store_true", help="keep both runs' Redis keys for inspection"
@@ -70,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     kafka_options.kafka_settings(args)  # refuse Kafka options without `--kafka` before starting
     _check_workers(args, args.input)
     port, ready_s = options.metrics_port(args)
-    with options.redis(options.redis_url(args)) as url:
+    with options.state(args, options.redis_url(args)) as (url, state_dir):
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
         config.show_console = not args.quiet
@@ -86,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
             run_flow(config, report, observer=metrics)
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
+            options.say_kept(state_dir, [config.prefix])
     return 0
 
 
@@ -106,11 +109,11 @@ def _replay(args: argparse.Namespace) -> int:
         from pulse.cli.compare import replay_compare
 
         return replay_compare(args)
-    if args.json or args.html:
-        print("pulse: --json and --html need --compare", file=sys.stderr)
+    if args.html:
+        print("pulse: --html needs --compare", file=sys.stderr)
         return 2
     port, ready_s = options.metrics_port(args)
-    with options.redis(args.redis_url) as url:
+    with options.state(args, args.redis_url) as (url, state_dir):
         config = options.run_config(args, url, [args.file])
         config.show_console = args.show
         report = RunReport(config, show_progress=args.part is None)
@@ -122,6 +125,9 @@ def _replay(args: argparse.Namespace) -> int:
             run_flow(config, report, observer=metrics)
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
+            options.say_kept(state_dir, [config.prefix])
+            if args.json:
+                options.write_json(args.json, report.summary_json())
     return 0
 
 

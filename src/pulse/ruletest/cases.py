@@ -10,11 +10,11 @@ import msgspec
 import orjson
 import yaml
 
-from pulse.duration import parse_duration_ms
 from pulse.errors import ConfigError, EventError, RuleError
 from pulse.events import parse_ts
 from pulse.rules import default_rules_path, read_rules_text
 from pulse.rules.bounds import BoundedLoader
+from pulse.times import parse_time
 
 DEFAULT_START = "2026-01-05T00:00:00Z"
 SCORE_TOLERANCE = 0.01
@@ -138,10 +138,7 @@ def parse_when(value: str | int, start_ms: int) -> int:
     >>> parse_when("2026-01-05T00:00:00Z", 0)
     1767571200000
     """
-    if isinstance(value, str) and value[:1] in "+-" and value[1:2] != "":
-        sign = -1 if value[0] == "-" else 1
-        return start_ms + sign * parse_duration_ms(value[1:])
-    return parse_ts(value)
+    return parse_time(value, base_ms=start_ms)  # the one parser of times (`pulse.times`)
 
 
 def find_cases(paths: Iterable[str | Path]) -> list[Path]:
