@@ -165,7 +165,7 @@ class Journey:
                 reason = {"event": event.event_id, "returns_to": state.stage}
                 self._emit(out, state, event.key, spec, ts, event.event_id, reason)
         self._check_welcome(state, event, out)
-        self._check_sales_ready(state, event, score_before, score, out)
+        self._check_sales_ready(state, event, score_before, points_before, score, out)
 
     def _track_session(self, state: ContactState, event: Event) -> None:
         gap = event.ts_ms - state.last_active_ts
@@ -388,11 +388,19 @@ class Journey:
         state: ContactState,
         event: Event,
         score_before: float,
+        points_before: float,
         score: float,
         out: list[Trigger],
     ) -> None:
+        """Fire when the blended score crosses `threshold` upward while armed.
+
+        Re-armed once the lead has cooled: the score before the event below
+        `rearm_below`, and its rule points too, so a model probability that moves
+        with every event cannot fire the same hot lead again and again.
+        """
+        cooled = max(score_before, points_before)
         for spec in self._sales:
-            if not state.sales_ready_armed and score_before < spec.rearm_below:
+            if not state.sales_ready_armed and cooled < spec.rearm_below:
                 state.sales_ready_armed = True
             if state.sales_ready_armed and score >= spec.threshold and not state.lost:
                 state.sales_ready_armed = False
