@@ -158,6 +158,8 @@ class Engine:
 
     def _process(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
         work = _Work()
+        if self.role is not None:
+            self.role.begin_batch()
         self._load(work, batches)
         out: list[Trigger | Rejected] = []
         for batch in batches:

@@ -77,6 +77,7 @@ class ModelRole:
         self.version = store.model_version()
         self.is_trainer = store.claim_trainer(self.owner, TRAINER_LEASE_MS)
         self.stream_id = self.model.labels_stream_id
+        self._has_read_labels = False
 
     def checkpoint(self, checkpoint_ms: int) -> int:
         """At an event-time checkpoint: learn (trainer) or reload (loader).
@@ -91,11 +92,20 @@ class ModelRole:
             self.model.checkpoint_ms = checkpoint_ms
             self._reload()
             return 0
-        shipped, self.stream_id = self.store.read_labels(self.stream_id, exclude=self.owner)
-        for example in shipped:
-            self.model.add_example(_as_example(example))
-        self.model.labels_stream_id = self.stream_id
+        if not self._has_read_labels:
+            # Once per batch, not per checkpoint: a replay crosses hundreds of hourly
+            # checkpoints in a batch, and a Redis read mid-loop costs more than they do.
+            self._has_read_labels = True
+            shipped, self.stream_id = self.store.read_labels(self.stream_id, exclude=self.owner)
+            for example in shipped:
+                self.model.add_example(_as_example(example))
+            self.model.labels_stream_id = self.stream_id
         return self.model.learn_until(checkpoint_ms)
+
+    def begin_batch(self) -> None:
+        """A new batch: the labels other processes shipped are read again at its first
+        checkpoint (those shipped during the batch wait for the next one)."""
+        self._has_read_labels = False
 
     def _reload(self, *, force: bool = False) -> None:
         version = self.store.model_version()
