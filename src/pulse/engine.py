@@ -215,6 +215,8 @@ class Engine:
             self._positions[stream] = new
         self.totals.update(work.counters)
         self._remember(work.states)
+        for key in work.merged:
+            self._cache.pop(key, None)  # deleted by the merge: never serve it again
         self._remember_aliases(work.aliases)
 
     def _advance_positions(
