@@ -20,7 +20,15 @@ from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from pulse import windows
@@ -31,6 +39,7 @@ from pulse.engine import Engine
 from pulse.errors import StateError
 from pulse.features import extract_features
 from pulse.flow import BatchObserver, build_flow
+from pulse.live import terminal_console
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
 from pulse.panics import hide_rust_panics
@@ -69,25 +78,48 @@ class RunReport:
         """Peak resident memory of the largest process; `None`: this process's own."""
         self._progress: Progress | None = None
         self._task = None
-        if show_progress:
-            self._progress = Progress(
-                TextColumn("replay"), BarColumn(), TextColumn("{task.completed:,} events"),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                console=self.console, transient=True,
-            )  # fmt: skip
-            self._task = self._progress.add_task("replay", total=None, rate="")
+        self._input_bytes = input_bytes(config)
+        """Size of the input files, when known: the bar fills with the bytes read."""
+        self._read_to: dict[str, int] = {}
+        # Not on a pipe or in CI: a bar redrawn there is control characters, not progress.
+        terminal = terminal_console() if show_progress else None
+        if terminal is not None:
+            columns: list[ProgressColumn | str] = [TextColumn("replay"), BarColumn()]
+            if self._input_bytes is not None:
+                columns += [TaskProgressColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+            columns += [
+                TextColumn("{task.fields[events]} events"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+            ]
+            self._progress = Progress(*columns, console=terminal, transient=True)
+            self._task = self._progress.add_task(
+                "replay", total=self._input_bytes, events="0", rate=""
+            )
 
     def on_batch(self, batches: list[SourceBatch], engine: Engine) -> None:
         """Called by the flow after each committed batch."""
         self.events += sum(len(b.events) for b in batches)
         self.rejected += sum(len(b.rejected) for b in batches)
-        self.show_progress(self.events)
+        read_to = self._read_to
+        for batch in batches:
+            for stream, offset in batch.read_to.items():
+                if stream and offset > read_to.get(stream, 0):
+                    read_to[stream] = offset
+        self.show_progress(self.events, sum(read_to.values()))
 
-    def show_progress(self, events: int) -> None:
-        """Show `events` processed so far on the progress bar (when there is one)."""
+    def show_progress(self, events: int, read_bytes: int | None = None) -> None:
+        """Show `events` processed so far on the progress bar (when there is one); with the
+        input's size known, the bar fills with `read_bytes` (percent and ETA)."""
         if self._progress is not None and self._task is not None:
             rate = events / max(time.perf_counter() - self.started, 1e-9)
-            self._progress.update(self._task, completed=events, rate=f"{rate:,.0f}/s")
+            is_sized = self._input_bytes is not None and read_bytes is not None
+            self._progress.update(
+                self._task,
+                completed=read_bytes if is_sized else events,
+                events=f"{events:,}",
+                rate=f"{rate:,.0f}/s",
+            )
 
     def __enter__(self) -> RunReport:
         if self._progress is not None:
@@ -100,6 +132,7 @@ class RunReport:
         self.elapsed_s = time.perf_counter() - self.started
         if self._progress is not None:
             self._progress.stop()
+            self._progress.console.file.close()
 
     def collect(self, store: ContactStore) -> None:
         """Read the committed counters from Redis."""
@@ -229,6 +262,21 @@ def print_rule_stats(stats: list[RuleStat], out: Console) -> None:
     out.print(table)
     for warning in zero_hit_warnings(stats):
         out.print(f"[yellow]warning:[/] {warning}")
+
+
+def input_bytes(config: RunConfig) -> int | None:
+    """The total size of the run's input files; `None` when it is not known in advance
+    (the generator, Kafka, standard input, gzip: offsets count decompressed bytes)."""
+    paths = [Path(p) for p in config.inputs]
+    if config.kafka is not None or not paths or any(not p.is_file() for p in paths):
+        return None
+    total = 0
+    for path in paths:
+        with path.open("rb") as file:
+            if file.read(2) == b"\x1f\x8b":
+                return None
+        total += path.stat().st_size
+    return total
 
 
 OUTCOME_HORIZON_MS = 7 * 86_400_000

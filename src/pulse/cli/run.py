@@ -22,7 +22,14 @@ def register(commands: Any) -> None:
     run = commands.add_parser("run", help="run the flow (default: the built-in generator)")
     options.add_flow_options(run)
     run.add_argument("--live", action="store_true", help="follow the input; idle time advances")
-    run.add_argument("--quiet", action="store_true", help="do not print triggers")
+    run.add_argument(
+        "--quiet", action="store_true",
+        help="no live summary and no trigger lines: the final summary only",
+    )  # fmt: skip
+    run.add_argument(
+        "--show", action="store_true",
+        help="print every trigger as it fires (default: a compact live summary on a terminal)",
+    )  # fmt: skip
     run.add_argument(
         "--reload-poll", type=options.seconds(allow_zero=True), default=1.0, metavar="S",
         help="hot-reload the rules file when it changes, looking every S seconds "
@@ -61,6 +68,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pulse.live import LiveSummary
     from pulse.metrics import observed
     from pulse.reload import log_reloads_to_stderr
     from pulse.report import RunReport, run_flow
@@ -75,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     with options.state(args, options.redis_url(args)) as (url, state_dir):
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
-        config.show_console = not args.quiet
+        config.show_console = args.show and not args.quiet
         config.reload_poll_s = None if args.no_reload else args.reload_poll
         log_reloads_to_stderr()
         kafka_options.apply(args, config)
@@ -84,7 +92,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.part is None:
             check_split(config, 1)
         report = RunReport(config)
-        with observed(config, port, ready_s) as metrics:
+        is_compact = not (args.quiet or args.show or args.part is not None)
+        with (
+            observed(config, port, ready_s) as metrics,
+            LiveSummary(metrics, is_shown=is_compact),
+        ):
             run_flow(config, report, observer=metrics)
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
