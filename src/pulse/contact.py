@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["STAGES", "Consent", "ContactState", "Timer", "decode_state", "encode_state"]
+__all__ = [
+    "STAGES",
+    "Attribution",
+    "Consent",
+    "ContactState",
+    "Timer",
+    "decode_state",
+    "encode_state",
+]
 
 STAGES = ("awareness", "consideration", "decision", "customer", "loyal", "at_risk", "lost")
 """Lifecycle stages, in journey order; `at_risk` and `lost` are set by triggers."""
@@ -35,6 +43,19 @@ class Consent(msgspec.Struct, array_like=True, gc=False):
     reason: str
     """Why it was withdrawn (`unsubscribed`, `consent_withdrawn`, `hard_bounce`,
     `spam_complaint`), or `granted`."""
+
+
+class Attribution(msgspec.Struct, array_like=True, gc=False):
+    """A trigger awaiting its goal (see `pulse.lift`): closed by the first goal event
+    within its window, or by the window passing."""
+
+    trigger: str
+    variant: str
+    arm: str
+    """`sent` (sent or deferred) or `held_out`."""
+    fired_ms: int
+    due_ms: int
+    """The end of the goal window: a goal event at or before it converts."""
 
 
 class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
@@ -103,6 +124,9 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     home: str = ""
     """Anonymous contacts only: the source partition their events come from (a merge
     into a known contact is done only on the same partition; see `pulse.identity`)."""
+    attributions: list[Attribution] = []
+    """Triggers sent or held out whose goal window is open, oldest first (at most the
+    rules' `experiments.max_open`; see `pulse.lift`)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

@@ -178,6 +178,8 @@ class Engine:
         self.journey.skipped.clear()
         work.counters.update(self.journey.rule_stats)
         self.journey.rule_stats.clear()
+        work.counters.update(self.journey.outcomes)  # lift: exposures, conversions
+        self.journey.outcomes.clear()
         self._commit(work, self._advance_positions(batches))
         out.extend(work.fired)
         return out

@@ -11,8 +11,11 @@ out with a decision, in this order of checks:
    `consent_block`);
 4. `suppressed`, `cooldown`: the same trigger was sent to the contact too recently;
 5. `suppressed`, `frequency_cap`: the channel's cap per rolling window is reached;
-6. `deferred` until the end of quiet hours in the contact's time zone;
-7. otherwise `sent`.
+6. `held_out`: the contact is in the trigger's control group (`is_held_out`, decided
+   by `pulse.experiments`); after the suppressions, so a trigger that could not have
+   been sent is no experiment exposure, and before quiet hours, which only delay;
+7. `deferred` until the end of quiet hours in the contact's time zone;
+8. otherwise `sent`.
 
 All of it is event time and pure: consent facts (`apply_consent`) and send
 history (`record_send`) live in the contact's state, each bounded, so a replay
@@ -79,6 +82,7 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):
 
 
 _SENT = Verdict("sent")
+_HELD_OUT = Verdict("held_out")
 
 
 def is_anonymous(key: str) -> bool:
@@ -180,6 +184,7 @@ def decide(
     rules: Guardrails,
     *,
     is_marketing: bool = True,
+    is_held_out: bool = False,
 ) -> Verdict:
     """The decision for a trigger firing at `ts_ms` (see the module docstring)."""
     if is_marketing and state.lost:
@@ -195,13 +200,15 @@ def decide(
     if cooldown is not None and last is not None and ts_ms - last < cooldown.ms:
         return Verdict("suppressed", "cooldown")
     if channel is None:
-        return _SENT
+        return _HELD_OUT if is_held_out else _SENT
     sends = state.sends.get(channel, ())
     for cap in rules.frequency_caps:
         if cap.channel == channel:
             since = ts_ms - cap.per.ms
             if len(sends) - bisect.bisect_right(sends, since) >= cap.max:
                 return Verdict("suppressed", "frequency_cap")
+    if is_held_out:
+        return _HELD_OUT
     quiet = rules.quiet_hours
     if quiet is not None and channel in quiet.channels:
         until = deferral_ms(

@@ -22,9 +22,9 @@ import zlib
 from collections import Counter
 from typing import Any
 
-from pulse import guardrails, labels, windows
+from pulse import experiments, guardrails, labels, lift, windows
 from pulse.conditions import Condition
-from pulse.contact import ContactState, Timer
+from pulse.contact import Attribution, ContactState, Timer
 from pulse.events import Event
 from pulse.features import extract_features
 from pulse.identity import apply_traits
@@ -63,6 +63,8 @@ PASSIVE_TYPES = frozenset({"email_sent", "email_bounced", "spam_complaint"})
 counted, never a session, a return from `lost` or the end of a silence."""
 
 _HISTORY = 10
+ATTRIBUTION_SLOT = "attribution"
+"""The timer slot that closes a contact's oldest goal window (see `Journey._attribute`)."""
 _HOUR_MS = 3_600_000
 
 
@@ -79,6 +81,9 @@ class Journey:
         self.rule_stats: Counter[str] = Counter()
         """Per point rule: `rule:<name>:hits`, `:points_milli`, `:stage_moves`, `:triggers`
         (see `pulse.rulestats`); the engine drains it into the run counters."""
+        self.outcomes: Counter[str] = Counter()
+        """Exposures and conversions per trigger, variant and arm (`lift:` counters, see
+        `pulse.lift`); the engine drains it into the run counters."""
         self._scored: tuple[str, ...] = ()
         """The point rules that scored the event being applied."""
         enabled = [spec for spec in rules.triggers if spec.enabled]
@@ -140,6 +145,8 @@ class Journey:
             state.first_ts = ts
         if is_active:
             self._track_session(state, event)
+        if state.attributions:
+            self._attribute(state, event)
         # Compaction only saves memory: doing it when a contact's event time enters a
         # new hour (and for long lists) bounds the state at a fraction of the cost of
         # every event, and depends on the contact's own events only, not on batching.
@@ -473,6 +480,9 @@ class Journey:
                 if self.model is not None:
                     labels.resolve_expired(state, key, timer.due_ms, self.model)
                 continue
+            if slot == ATTRIBUTION_SLOT:
+                self._close_attributions(state, timer.due_ms)
+                continue
             spec = self._specs.get(timer.trigger)
             if spec is not None:
                 self._fire_timer(state, key, spec, timer, out, slot)
@@ -549,11 +559,21 @@ class Journey:
             return False
         state.fired[memory] = episode
         rules = self.rules.guardrails
-        verdict = guardrails.decide(
-            state, key, spec.name, spec.channel, ts, rules, is_marketing=marketing
+        is_held_out = marketing and (
+            experiments.is_held_out(key, spec.name, spec.holdout)
+            or experiments.is_held_out(
+                key, experiments.GLOBAL_CONTROL, self.rules.experiments.control_share
+            )
         )
-        if verdict.decision != "suppressed":
+        verdict = guardrails.decide(
+            state, key, spec.name, spec.channel, ts, rules,
+            is_marketing=marketing, is_held_out=is_held_out,
+        )  # fmt: skip
+        variant = experiments.variant_of(key, spec.name, spec.variants)
+        if verdict.decision in ("sent", "deferred"):
             guardrails.record_send(state, spec.name, spec.channel, verdict.until_ms or ts, rules)
+        if verdict.decision != "suppressed" and marketing:
+            self._expose(state, spec, ts, variant, "held_out" if is_held_out else "sent")
         score = self.score(state, ts)
         if self.model is not None:
             reason = {**reason, "points": round(score_at(state, ts, self.rules.scoring), 3)}
@@ -575,6 +595,58 @@ class Journey:
                 decision=verdict.decision,
                 suppressed_reason=verdict.reason,
                 deferred_until=None if verdict.until_ms is None else iso_ms(verdict.until_ms),
+                variant=variant or None,
             )
         )
         return verdict.reason != "lost"
+
+    # -- attribution (see `pulse.lift`) -----------------------------------------
+
+    def _expose(
+        self, state: ContactState, spec: TriggerSpec, ts: int, variant: str, arm: str
+    ) -> None:
+        """Count a sent or held-out trigger and open its goal window (bounded per contact)."""
+        if len(state.attributions) >= self.rules.experiments.max_open:
+            self.skipped["attributions_over_cap"] += 1
+            return
+        self.outcomes[lift.lift_key(spec.name, variant, arm, "exposed")] += 1
+        due = ts + spec.goal_within.ms
+        state.attributions.append(Attribution(spec.name, variant, arm, ts, due))
+        self._arm_attributions(state)
+
+    def _attribute(self, state: ContactState, event: Event) -> None:
+        """A goal event converts every open attribution whose window holds it (revenue
+        from `props.revenue`, else the cart it buys)."""
+        ts, kept = event.ts_ms, []
+        for open_ in state.attributions:
+            spec = self._specs.get(open_.trigger)
+            goal = spec.goal if spec is not None else "purchase"
+            if event.type != goal or not open_.fired_ms < ts <= open_.due_ms:
+                kept.append(open_)
+                continue
+            revenue = event.props.get("revenue")
+            if not isinstance(revenue, int | float):
+                revenue = state.cart_value() if event.type == "purchase" else 0.0
+            after = lift.timing_bucket(ts - open_.fired_ms)
+            outcomes, name = self.outcomes, open_.trigger
+            outcomes[lift.lift_key(name, open_.variant, open_.arm, "converted")] += 1
+            outcomes[lift.lift_key(name, open_.variant, open_.arm, "revenue_cents")] += round(
+                100 * float(revenue)
+            )
+            outcomes[lift.lift_key(name, open_.variant, open_.arm, f"within_{after}")] += 1
+        if len(kept) != len(state.attributions):
+            state.attributions = kept
+            self._arm_attributions(state)
+
+    def _close_attributions(self, state: ContactState, until_ms: int) -> None:
+        """Goal windows that ended by `until_ms` close unconverted."""
+        state.attributions = [a for a in state.attributions if a.due_ms > until_ms]
+        self._arm_attributions(state)
+
+    @staticmethod
+    def _arm_attributions(state: ContactState) -> None:
+        if state.attributions:
+            due = min(a.due_ms for a in state.attributions)
+            state.timers[ATTRIBUTION_SLOT] = Timer(due, "", ATTRIBUTION_SLOT)
+        else:
+            state.timers.pop(ATTRIBUTION_SLOT, None)

@@ -101,11 +101,20 @@ EXAMPLES: dict[str, str] = {
     "Guardrails.cooldowns": "cooldowns: {abandon_cart: 1d}",
     "Guardrails.quiet_hours": 'quiet_hours: {start: "22:00", end: "07:00", channels: [email]}',
     "Guardrails.default_timezone": "default_timezone: Europe/Paris",
+    "_Trigger.holdout": "- {kind: abandon_cart, holdout: 0.1}",
+    "_Trigger.variants": "- {kind: welcome, variants: [short, long]}",
+    "_Trigger.goal": "- {kind: browse_abandon, goal: add_to_cart, goal_within: 1d}",
+    "Experiments.control_share": "control_share: 0.05",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
 
 _SECTIONS: list[tuple[str, str, Any, tuple[str, ...]]] = [
-    ("Top level", "", schema._File, ("scoring", "stages", "model", "triggers", "guardrails")),
+    (
+        "Top level",
+        "",
+        schema._File,
+        ("scoring", "stages", "model", "triggers", "guardrails", "experiments"),
+    ),
     ("`scoring`", "scoring.", schema.Scoring, ("rules",)),
     ("`scoring.rules[]`", "scoring.rules[].", schema.PointRule, ()),
     ("`stages`", "stages.", schema.Stages, ()),

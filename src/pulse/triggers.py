@@ -8,9 +8,11 @@ downstream consumer can drop any duplicate by id.
 Every trigger is also a message decision (see `pulse.guardrails`): `decision` is
 `sent` (downstream may message the contact), `suppressed` (with
 `suppressed_reason`: no consent, no address, a cap...) or `deferred` (quiet
-hours: downstream sends at `deferred_until`). Suppressed triggers are written
-like the others, so the output is the audit trail; consumers act on `sent`
-and `deferred` only.
+hours: downstream sends at `deferred_until`), or `held_out` (the contact is in
+the trigger's control group, see `pulse.experiments`: never sent, written with
+the same facts so its conversions can be compared with the sent ones).
+Suppressed and held-out triggers are written like the others, so the output is
+the audit trail; consumers act on `sent` and `deferred` only.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
     """Why a `suppressed` trigger must not be sent (`unsubscribed`, `no_address`, ...)."""
     deferred_until: str | None = None
     """When a `deferred` trigger may be sent (ISO-8601 UTC): the end of quiet hours."""
+    variant: str | None = None
+    """The A/B variant of the message the contact gets (the trigger's `variants`), if any."""
 
 
 def trigger_id(contact: str, trigger: str, episode: str) -> str:

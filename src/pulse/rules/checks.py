@@ -39,6 +39,7 @@ from pulse.suggest import did_you_mean
 __all__ = [
     "check_consistency",
     "check_durations",
+    "check_experiments",
     "check_guardrails",
     "check_reachability",
     "compile_conditions",
@@ -338,3 +339,60 @@ def check_guardrails(guardrails: Guardrails, raw_triggers: list[Any], problems: 
             "as `Europe/Paris`)",
             f"{path}.default_timezone",
         )
+
+
+_MAX_VARIANTS = 8
+_MAX_OPEN_ATTRIBUTIONS = 32
+"""Bound on `experiments.max_open`: open attributions are part of every contact's state."""
+
+
+def check_experiments(
+    shell: _File, triggers: list[tuple[int, TriggerSpec]], problems: Problems
+) -> None:
+    """Shares are proportions below one, variants are distinct plain names, goals are
+    known event types, and a contact's open attributions stay few."""
+    known_types = CANONICAL_TYPES | frozenset(shell.event_types)
+    experiments = shell.experiments
+    if not 0 <= experiments.control_share < 1:
+        problems.add(
+            f"`control_share` ({experiments.control_share}) must be at least 0 and below 1",
+            "$.experiments.control_share",
+        )
+    if not 1 <= experiments.max_open <= _MAX_OPEN_ATTRIBUTIONS:
+        problems.add(
+            f"`max_open` ({experiments.max_open}) must be between 1 and {_MAX_OPEN_ATTRIBUTIONS}",
+            "$.experiments.max_open",
+        )
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        if not 0 <= spec.holdout < 1:
+            problems.add(
+                f"`holdout` ({spec.holdout}) must be at least 0 and below 1", f"{path}.holdout"
+            )
+        elif spec.holdout and isinstance(spec, LostCustomer):
+            problems.warn(
+                f"trigger `{spec.name}` sends no message: it is never held out",
+                f"{path}.holdout",
+            )
+        if len(spec.variants) > _MAX_VARIANTS:
+            problems.add(f"at most {_MAX_VARIANTS} `variants`", f"{path}.variants")
+        seen: set[str] = set()
+        for at, variant in enumerate(spec.variants):
+            if not variant or ":" in variant or variant in seen:
+                problems.add(
+                    f"variant `{variant}` must be a distinct non-empty name without `:`",
+                    f"{path}.variants[{at}]",
+                )
+            seen.add(variant)
+        if len(spec.variants) == 1:
+            problems.warn(
+                f"trigger `{spec.name}` has one variant: every contact gets it, nothing is "
+                "compared",
+                f"{path}.variants",
+            )
+        if spec.goal not in known_types:
+            problems.add(
+                f"unknown event type `{spec.goal}` (declare it under `event_types`)"
+                + did_you_mean(spec.goal, known_types),
+                f"{path}.goal",
+            )

@@ -19,6 +19,7 @@ from pulse.rules.bounds import LimitError, compose_bounded, number_problems, rea
 from pulse.rules.checks import (
     check_consistency,
     check_durations,
+    check_experiments,
     check_guardrails,
     check_reachability,
     compile_conditions,
@@ -98,6 +99,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
     check_consistency(shell, scoring, indexed, known_types, problems)
     check_reachability(shell, scoring, origins, indexed, known_types, problems)
     check_guardrails(shell.guardrails, shell.triggers, problems)
+    check_experiments(shell, indexed, problems)
     if problems.messages:
         return problems.result(None)
     version_text = text if not base_text else base_text + "\0" + text
@@ -115,6 +117,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
             conditions=conditions,
             model=shell.model,
             guardrails=shell.guardrails,
+            experiments=shell.experiments,
             warnings=tuple(problems.warnings),
         )
     )

@@ -20,6 +20,7 @@ __all__ = [
     "AbandonCart",
     "BrowseAbandon",
     "Duration",
+    "Experiments",
     "FrequencyCap",
     "Guardrails",
     "LostCustomer",
@@ -99,6 +100,18 @@ class _Trigger(_Spec, frozen=True, tag_field="kind"):
     name: str = ""
     channel: str | None = None
     enabled: bool = True
+    holdout: float = 0.0
+    """Share (0 to 1) of contacts held out of this trigger as its control group, chosen by a
+    stable hash of contact and trigger name: written with `decision: held_out`, never sent,
+    and compared with the sent ones in `pulse report` (lift)."""
+    variants: list[str] = []
+    """A/B variants of the message: each contact gets one (equal shares, stable hash), written
+    as the trigger's `variant`; lift is measured per variant."""
+    goal: str = "purchase"
+    """The event type that counts as a conversion for this trigger (revenue from
+    `props.revenue`, else the open cart's value)."""
+    goal_within: Duration = _dur("7d")
+    """How long after the trigger a goal event still counts as its conversion."""
 
 
 class Welcome(_Trigger, frozen=True, tag="welcome"):
@@ -234,6 +247,18 @@ class Guardrails(_Spec, frozen=True):
     """IANA time zone of contacts whose traits give none."""
 
 
+class Experiments(_Spec, frozen=True):
+    """Holdouts and lift (see README, "Journeys, experiments and lift"): per trigger
+    `holdout`, `variants` and `goal`; here what all triggers share."""
+
+    control_share: float = 0.0
+    """Share (0 to 1) of contacts in the global control group: every marketing trigger to
+    them is `held_out` (stable hash of the contact)."""
+    max_open: int = 8
+    """Most triggers a contact may have awaiting their goal at once; more are counted
+    (`attributions_over_cap`) and not measured."""
+
+
 class _File(_Spec, frozen=True):
     version: Literal[1] = 1
     extends: str | None = None
@@ -251,6 +276,8 @@ class _File(_Spec, frozen=True):
     triggers: list[Any] = []
     guardrails: Guardrails = msgspec.field(default_factory=Guardrails)
     """Consent, caps, cooldowns and quiet hours: the decision every trigger carries."""
+    experiments: Experiments = msgspec.field(default_factory=Experiments)
+    """Global control group and attribution bounds (holdouts and lift)."""
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True):
@@ -269,6 +296,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     """Compiled condition per index into `scoring.rules`, for the rules with a `when`."""
     model: ModelSpec = msgspec.field(default_factory=ModelSpec)
     guardrails: Guardrails = msgspec.field(default_factory=Guardrails)
+    experiments: Experiments = msgspec.field(default_factory=Experiments)
 
     warnings: tuple[str, ...] = ()
     """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""

@@ -56,6 +56,8 @@ class _Expect(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     triggers: list[_Trigger | tuple[str, str, str | int]] | None = None
     scores: dict[str, float] = {}
     stages: dict[str, str] = {}
+    counters: dict[str, int] = {}
+    """Run counters after the case (`pulse:stats`, e.g. the `lift:` ones of `pulse.lift`)."""
     at: str | int | None = None
     """When scores are measured; default `until`, else the last event."""
 
@@ -115,6 +117,7 @@ class RuleCase(msgspec.Struct, frozen=True, kw_only=True):
     scores: dict[str, float]
     stages: dict[str, str]
     measure_ms: int
+    counters: dict[str, int] = {}
 
 
 class CaseResult(msgspec.Struct, kw_only=True):
@@ -218,6 +221,7 @@ def _resolve(
         scores=case.expect.scores,
         stages=case.expect.stages,
         measure_ms=measure or until or last,
+        counters=case.expect.counters,
     )
 
 

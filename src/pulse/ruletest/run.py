@@ -86,6 +86,13 @@ def _differences(
     details: list[str] = []
     if case.triggers is not None:
         details += _trigger_diff(case, fired)
+    if case.counters:
+        counters = store.counts()[0]
+        details += [
+            f"counter `{name}`: expected {value}, got {counters.get(name, 0)}"
+            for name, value in sorted(case.counters.items())
+            if counters.get(name, 0) != value
+        ]
     contacts = sorted(set(case.scores) | set(case.stages))
     model = store.load_model(rules.model) if contacts and rules.model.enabled else None
     journey = Journey(rules, model)
