@@ -51,6 +51,15 @@ class GeneratorConfig(msgspec.Struct, frozen=True):
     event time, contacts drawn from a Zipf law (see `pulse.connectors.traffic`)."""
     hot_share: float = 0.14
     """With `rate_per_s`: the share of all events sent by the busiest contact."""
+    planted_lift: float = 0.0
+    """A known effect of the cart reminder, for checking measured lift: abandoners that
+    pulse holds out of `planted_experiment` (share `planted_holdout`, the same stable hash)
+    come back and buy with this much lower probability than the others (45 %). 0 plants
+    nothing and leaves the stream as it always was."""
+    planted_holdout: float = 0.1
+    """The holdout share of `planted_experiment` in the rules pulse runs with."""
+    planted_experiment: str = "abandon_cart"
+    """The trigger (experiment) whose holdout carries the planted effect."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +75,10 @@ class GeneratorConfig(msgspec.Struct, frozen=True):
             problems.append(f"rate_per_s must not be negative, got {self.rate_per_s}")
         if not 0 < self.hot_share < 1:
             problems.append(f"hot_share must be in 0..1 (exclusive), got {self.hot_share}")
+        if not 0 <= self.planted_lift <= 0.45:
+            problems.append(f"planted_lift must be in 0..0.45, got {self.planted_lift}")
+        if not 0 <= self.planted_holdout < 1:
+            problems.append(f"planted_holdout must be in 0..1, got {self.planted_holdout}")
         if not 0 <= self.anonymous_share <= 1:
             problems.append(f"anonymous_share must be in 0..1, got {self.anonymous_share}")
         # Outside these the decoder rejects the timestamps as seconds or garbage.

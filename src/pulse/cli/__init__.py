@@ -42,6 +42,7 @@ COMMANDS = (
     "pulse.cli.produce",
     "pulse.cli.test",
     "pulse.cli.explain",
+    "pulse.cli.report",
     "pulse.cli.rulesdoc",
 )
 """Command modules, in the order `pulse --help` lists them."""

@@ -11,10 +11,13 @@ from pulse.config import GeneratorConfig
 from pulse.connectors.generator.sessions import (
     _DAY,
     _HEAD,
+    _HOUR,
     _SESSION_GAP_MS,
+    Planted,
     _Journey,
     _Mix,
 )
+from pulse.experiments import is_held_out
 
 
 def _mix(*weights: tuple[float, Callable[[_Journey], None]]) -> _Mix:
@@ -67,6 +70,9 @@ def _browser(j: _Journey, budget: int) -> None:
 
 
 def _abandoner(j: _Journey, budget: int) -> None:
+    if j.planted is not None:
+        _planted_abandoner(j, budget, j.planted)
+        return
     rng = j.rng
     if rng.random() < 0.2:
         j.empty_cart()
@@ -77,6 +83,32 @@ def _abandoner(j: _Journey, budget: int) -> None:
         j.come_back()
     j.fill(budget, _GENERAL_MIX)
     j.place(_late(j, 0.5), j.end)
+
+
+COME_BACK_P = 0.45
+"""How often an abandoner comes back and buys (the reminder's contacts, when planted)."""
+
+
+def _planted_abandoner(j: _Journey, budget: int, planted: Planted) -> None:
+    """An abandoner whose come-back depends on the cart reminder, measurably.
+
+    The cart is left first (so a journey's budget never cuts what follows), and the
+    come-back and purchase land 1 h to 5 d after it, inside pulse's default 7-day goal
+    window: `COME_BACK_P` for contacts pulse sends the reminder to, `lift` less for
+    those its stable hash holds out. Budgets under about 14 events may still cut the
+    come-back (in both arms alike).
+    """
+    rng = j.rng
+    is_control = is_held_out(f"c{j.ci + 1}", planted.experiment, planted.share)
+    j.abandon()
+    j.place(_late(j, 0.5), j.end, pin_first=True)
+    after = j.out[-1][0] + _SESSION_GAP_MS
+    if rng.random() < COME_BACK_P - (planted.lift if is_control else 0.0):
+        j.come_back()
+        j.place(j.out[-1][0] + _HOUR + int(rng.random() * 5 * _DAY), j.end, pin_first=True)
+        after = j.out[-1][0] + _SESSION_GAP_MS
+    j.fill(budget, _GENERAL_MIX)
+    j.place(after, j.end)
 
 
 def _buyer(j: _Journey, budget: int) -> None:

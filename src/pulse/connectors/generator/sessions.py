@@ -8,7 +8,7 @@ from collections.abc import Callable
 from math import log as _log
 from operator import itemgetter
 from random import Random
-from typing import Any
+from typing import Any, NamedTuple
 
 _MINUTE = 60_000
 _HOUR = 60 * _MINUTE
@@ -71,8 +71,8 @@ class _Journey:
 
     __slots__ = (
         "_ev", "_later", "_t", "cart", "cart_value", "cat", "ci", "click_p", "count", "end",
-        "open_p", "order_prefix", "orders", "out", "random", "refund_rate", "rng", "sessions",
-        "start", "unsorted",
+        "open_p", "order_prefix", "orders", "out", "planted", "random", "refund_rate", "rng",
+        "sessions", "start", "unsorted",
     )  # fmt: skip
 
     def __init__(
@@ -98,6 +98,8 @@ class _Journey:
         self._ev: list[_Step] = []
         self._later: list[_Step] = []
         self._t = 0
+        self.planted: Planted | None = None
+        """The known effect to plant (see `GeneratorConfig.planted_lift`), if any."""
 
     @property
     def span(self) -> int:
@@ -393,6 +395,15 @@ class _Journey:
 
 
 _Mix = tuple[tuple[float, Callable[[_Journey], None]], ...]
+
+
+class Planted(NamedTuple):
+    """A known effect of the cart reminder: `lift` less come-back probability for the
+    contacts pulse holds out of `experiment` at `share` (see `pulse.experiments`)."""
+
+    lift: float
+    share: float
+    experiment: str
 
 
 def _squeeze(sessions: list[_Session], factor: float) -> list[_Session]:

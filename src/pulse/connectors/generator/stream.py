@@ -15,7 +15,14 @@ import orjson
 
 from pulse.config import GeneratorConfig
 from pulse.connectors.generator.personas import _ANONYMOUS, _budgets, _choose, _persona_weights
-from pulse.connectors.generator.sessions import _CHUNK, _ISO_EVERY, _Catalogue, _Journey, _Row
+from pulse.connectors.generator.sessions import (
+    _CHUNK,
+    _ISO_EVERY,
+    Planted,
+    _Catalogue,
+    _Journey,
+    _Row,
+)
 from pulse.connectors.traffic import hot_rows
 from pulse.events import Event, parse_ts
 
@@ -49,12 +56,16 @@ def _build_journeys(config: GeneratorConfig) -> _Stream:
     anonymous_ids: list[str] = []
     budgets = _budgets(config, rng)
     weights = _persona_weights(config, budgets)
+    planted = None
+    if config.planted_lift > 0:
+        planted = Planted(config.planted_lift, config.planted_holdout, config.planted_experiment)
     for ci, budget in enumerate(budgets):
         anonymous_ids.append(f"{rng.getrandbits(64):016x}")
         persona = _choose(rng, config, weights, budget) if budget else _ANONYMOUS
         contact_ids.append(None if persona is _ANONYMOUS else f"c{ci + 1}")
         if budget:
             journey = _Journey(rng, catalogue, ci, config.seed, config.start_ms, config.end_ms)
+            journey.planted = planted
             persona.write(journey, budget)
             rows.extend(journey.rows(budget))
     rows.sort(key=itemgetter(0))  # stable, so equal times keep contact and journey order
