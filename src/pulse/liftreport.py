@@ -114,7 +114,7 @@ def print_lift(report: LiftReport, out: Console) -> None:
             "lift: no trigger sent or held out yet (give triggers a `holdout` to measure lift)"
         )
         return
-    table = Table(title="lift: conversions within each trigger's goal window, sent vs held out")
+    table = Table(title="lift: conversions within the goal window, sent vs held out")
     for name in ("trigger", "variant", "sent", "held out", "conv. sent", "conv. held out",
                  "rev./contact sent", "rev./contact held out", "lift", "95 % interval",
                  "contacts needed"):  # fmt: skip
@@ -166,7 +166,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}
 th,td{padding:.3em .7em;border-bottom:1px solid #d8dde6;text-align:right}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}
-th{background:#f2f4f8}tr.significant td{background:#eaf7ee}
+th{background:#f2f4f8}td{white-space:nowrap}tr.significant td{background:#eaf7ee}
 p.note{color:#556;max-width:60em}svg text{font:12px system-ui,sans-serif;fill:#1d2430}
 """
 

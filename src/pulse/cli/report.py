@@ -55,7 +55,9 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(report_json(report))
     else:
-        print_report(report, Console(highlight=False))
+        # Piped, rich would squeeze the wide lift table into 80 columns.
+        width = None if sys.stdout.isatty() else 200
+        print_report(report, Console(highlight=False, width=width))
         if args.html:
             print(f"pulse: wrote {args.html}", file=sys.stderr)
     return 0
