@@ -246,6 +246,10 @@ class RunReport:
             )
         if self.totals.get("rejected") and self.config.dead_letters_path:
             out.print(f"dead letters written to {self.config.dead_letters_path}")
+        # Last, so a run ends with it: what the triggers did (`pulse report` has the rest).
+        from pulse.liftreport import build_report, print_lift
+
+        print_lift(build_report(self.totals, self.stages), out)
 
 
 def print_rule_stats(stats: list[RuleStat], out: Console) -> None:
