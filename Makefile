@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-kafka test check lint imports types unit rules-test bench bench-smoke setup redis-server clean
+.PHONY: demo demo-kafka test check lint imports types unit rules-test bench bench-smoke setup redis-server chromium clean
 
 demo: setup redis-server
 	$(BIN)/pulse run
@@ -38,6 +38,16 @@ redis-server:
 		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; \
 	else echo "redis-server not found: install it (apt-get install redis-server) or set PULSE_REDIS_SERVER" >&2; exit 1; fi
 
+# The dashboard test (tests/integration/test_dashboard.py) reads the page in a real headless
+# Chromium; install Debian's when it is missing (or set PULSE_CHROMIUM).
+chromium:
+	@if [ -n "$$PULSE_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (Debian package)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else echo "chromium not found: install it (apt-get install chromium) or set PULSE_CHROMIUM" >&2; exit 1; fi
+
 lint: setup
 	$(BIN)/ruff format --check src dataflows tests bench
 	$(BIN)/ruff check src dataflows tests bench
@@ -49,7 +59,7 @@ imports: setup
 types: setup
 	$(BIN)/mypy
 
-unit: setup redis-server
+unit: setup redis-server chromium
 	$(BIN)/pytest -q
 
 # The rule tests of the shipped packs (rules/tests/*.yaml): events in, exact triggers out.

@@ -39,6 +39,11 @@ def register(commands: Any) -> None:
     _add_sort_option(run)
     options.add_worker_options(run)
     options.add_metrics_options(run)
+    run.add_argument(
+        "--dashboard", action="store_true",
+        help="serve a live page (triggers per minute, stage funnel, recent triggers) on the "
+        "metrics port, any free port without --metrics-port; its address is printed",
+    )  # fmt: skip
     kafka_options.add_run_options(run)
     run.set_defaults(func=_run)
 
@@ -80,6 +85,13 @@ def _run(args: argparse.Namespace) -> int:
     kafka_options.kafka_settings(args)  # refuse Kafka options without `--kafka` before starting
     _check_workers(args, args.input)
     port, ready_s = options.metrics_port(args)
+    pages = None
+    if args.dashboard:
+        from pulse.dashboard import PAGES
+
+        if args.workers > 1:
+            raise ConfigError("`--dashboard` shows one process: not with `--workers`")
+        port, pages = (0 if port is None else port), PAGES
     with options.state(args, options.redis_url(args)) as (url, state_dir):
         config = options.run_config(args, url, args.input)
         config.is_live = args.live
@@ -94,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         report = RunReport(config)
         is_compact = not (args.quiet or args.show or args.part is not None)
         with (
-            observed(config, port, ready_s) as metrics,
+            observed(config, port, ready_s, pages) as metrics,
             LiveSummary(metrics, is_shown=is_compact),
         ):
             run_flow(config, report, observer=metrics)

@@ -31,6 +31,7 @@ DEFAULT_READY_WATERMARK_S = 60.0
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _RECENT_TRIGGERS = 50
 _MODEL_EVERY_S = 1.0
+_MINUTES_KEPT = 30
 """The model's quality is recomputed at most this often (it sums its ROC bins)."""
 
 # A dead letter's reason, reduced to a fixed label: the first pattern found wins.
@@ -142,6 +143,9 @@ class FlowMetrics:
         """(trigger, decision) -> fired, for the live views."""
         self.outcome_counts: Counter[str] = Counter()
         self.recent: deque[TriggerSeen] = deque(maxlen=_RECENT_TRIGGERS)
+        self.per_minute: dict[int, Counter[tuple[str, str]]] = {}
+        """Wall-clock minute (epoch s // 60) -> (trigger, decision) -> fired, the last
+        `_MINUTES_KEPT` minutes (the dashboard's chart)."""
         self.stages: dict[str, int] = {}
         """Contacts per stage, as committed in Redis (refreshed by `probe_redis`)."""
         self.progress: tuple[int, int] | None = None
@@ -173,6 +177,7 @@ class FlowMetrics:
     ) -> None:
         """Count one committed batch step (`pulse.flow.BatchObserver`)."""
         now_s = time.monotonic()
+        minute = int(time.time() // 60)
         self.batch_seconds.observe(seconds)
         self.commit_seconds.observe(engine.last_commit_s)
         with self._lock:
@@ -189,6 +194,11 @@ class FlowMetrics:
                     self.triggers.labels(item.trigger, item.kind, item.decision).inc()
                     self.event_to_trigger_seconds.observe(seconds)
                     self.trigger_counts[item.trigger, item.decision] += 1
+                    if minute not in self.per_minute:
+                        self.per_minute[minute] = Counter()
+                        for old in [m for m in self.per_minute if m <= minute - _MINUTES_KEPT]:
+                            del self.per_minute[old]
+                    self.per_minute[minute][item.trigger, item.decision] += 1
                     self.recent.append(
                         TriggerSeen(
                             item.ts,
@@ -330,6 +340,12 @@ class FlowMetrics:
                 "triggers": triggers,
                 "stages": dict(self.stages),
                 "recent": [msgspec.to_builtins(t) for t in reversed(self.recent)],
+                "per_minute": [
+                    {"minute_s": m * 60, "trigger": t, "decision": d, "count": n}
+                    for m, counts in sorted(self.per_minute.items())
+                    for (t, d), n in sorted(counts.items())
+                ],
+                "is_live": self.is_live,
                 "watermarks": dict(self._watermarks),
                 "progress": list(self.progress) if self.progress else None,
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,14 +136,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def observed(
-    config: RunConfig, port: int | None, ready_watermark_s: float = DEFAULT_READY_WATERMARK_S
+    config: RunConfig,
+    port: int | None,
+    ready_watermark_s: float = DEFAULT_READY_WATERMARK_S,
+    pages: dict[str, Page] | None = None,
 ) -> Iterator[FlowMetrics]:
-    """Metrics for one run of `config`: probed while the block runs, served when `port` is set.
+    """Metrics for one run of `config`: probed while the block runs, served when `port` is set
+    (with `pages`, whose address is printed on standard error).
 
     The probe and the server stop when the block ends (before a private Redis does).
     """
     metrics = _metrics_for(config, ready_watermark_s)
-    server = serve(metrics, port) if port is not None else None
+    server = serve(metrics, port, pages) if port is not None else None
+    if server is not None and pages:
+        print(f"pulse: live page at http://127.0.0.1:{server.port}/", file=sys.stderr, flush=True)
     metrics.start_probe()
     try:
         yield metrics
