@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -30,7 +29,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from pulse.errors import PulseError, RuleError
+from pulse.errors import ConfigError, PulseError, RuleError
 
 __all__ = ["COMMANDS", "Stopped", "main"]
 
@@ -60,10 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pulse` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("PULSE_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        _settle(args)
+    except ConfigError as exc:
+        print(f"pulse: {exc}", file=sys.stderr)
+        return 2
     if threading.current_thread() is not threading.main_thread():
         return _call(args)
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
@@ -71,6 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _call(args)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _settle(args: argparse.Namespace) -> None:
+    """Resolve the settings of `run` and `replay` (flag, `PULSE_*`, config file, default;
+    every problem listed at once), then set up logging from them."""
+    from pulse.logs import configure_logging
+    from pulse.settings import log_settings, resolve
+
+    command = getattr(args, "settings_command", None)
+    if command is not None:
+        resolve(command, args, os.environ)
+        level, log_format = args.log_level, args.log_format
+    else:
+        level, log_format = log_settings(os.environ)
+    configure_logging(level, log_format)
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:

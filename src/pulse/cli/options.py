@@ -18,7 +18,6 @@ from pulse.connectors.generator import GeneratorConfig
 from pulse.errors import ConfigError, PulseError
 from pulse.redis_client import RETRY_ENV, mask_url
 from pulse.redis_server import LAST_RUN_DIR, PrivateRedis, state_server
-from pulse.rules import default_rules_path
 from pulse.times import is_relative, parse_time
 
 __all__ = [
@@ -27,6 +26,7 @@ __all__ = [
     "add_generator_options",
     "add_metrics_options",
     "add_redis_options",
+    "add_settings_options",
     "add_worker_options",
     "check_inputs",
     "generator_config",
@@ -37,6 +37,7 @@ __all__ = [
     "run_config",
     "say_kept",
     "seconds",
+    "setting_name",
     "state",
     "time_option",
     "until_ms",
@@ -98,23 +99,55 @@ def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True
             "-i", "--input", action="append", default=[],
             help="JSONL file or - for stdin (repeatable); default: the built-in generator",
         )  # fmt: skip
-    parser.add_argument("--rules", default=str(default_rules_path()), help="rules file")
+    add_settings_options(parser)
+    parser.add_argument("--rules", help="rules file (default: the default pack)")
     add_redis_options(parser)
-    parser.add_argument("--prefix", default="pulse", help="Redis key prefix (default pulse)")
+    parser.add_argument("--prefix", help="Redis key prefix (default pulse)")
     parser.add_argument("--triggers", help="also append triggers to this JSONL file")
     parser.add_argument(
-        "--dead-letters", default="out/dead_letters.jsonl",
+        "--dead-letters",
         help="dead-letter JSONL file (default out/dead_letters.jsonl; '' for stderr)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=1000, help="events per source batch"
     )
+    parser.add_argument("--batch-size", type=positive_int, help="events per source batch (1000)")
     parser.add_argument(
         "--until", type=time_option, metavar="TIME",
         help="at end of input, advance event time to TIME (fires timers): ISO, epoch ms, "
         "`now-1d`, or `+2h` after the newest event of the input files",
     )  # fmt: skip
     add_generator_options(parser)
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` and the log options. Flags of settings default to `None` (not given):
+    `pulse.settings.resolve` fills them from `PULSE_*` variables, the file, or defaults."""
+    group = parser.add_argument_group("settings (README, Settings)")
+    group.add_argument(
+        "--config", metavar="FILE",
+        help="settings file, TOML (or YAML: .yaml/.yml); flags and PULSE_* variables "
+        "outrank it (default: PULSE_CONFIG, else none)",
+    )  # fmt: skip
+    group.add_argument(
+        "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="least severe log level shown (default: WARNING)",
+    )  # fmt: skip
+    group.add_argument(
+        "--log-format", choices=["text", "json"],
+        help="json: one JSON object per log line (ts, level, logger, message); default text",
+    )  # fmt: skip
+
+
+def setting_name(args: argparse.Namespace, key: str) -> str:
+    """How the user gave setting `key`, for messages: its flag, variable, or file key."""
+    from pulse.settings import SETTINGS
+
+    setting = next(s for s in SETTINGS if s.key == key)
+    match getattr(args, "setting_sources", {}).get(key, "flag"):
+        case "env":
+            return f"`{setting.env}`"
+        case "file":
+            return f"`{key}` in the config file"
+        case _:
+            return f"`{setting.flag}`"
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
@@ -226,7 +259,8 @@ def redis_url(args: argparse.Namespace) -> str | None:
             raise ConfigError(f"`--redis-url-file` `{args.redis_url_file}` is empty")
         return url
     if args.redis_url:
-        if mask_url(args.redis_url) != args.redis_url:
+        is_flag = getattr(args, "setting_sources", {}).get("redis_url", "flag") == "flag"
+        if is_flag and mask_url(args.redis_url) != args.redis_url:
             log.warning(
                 "the password in `--redis-url` is visible to other users (`ps`); "
                 "use %s or `--redis-url-file` instead", REDIS_URL_ENV,

@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
         help="print every trigger as it fires (default: a compact live summary on a terminal)",
     )  # fmt: skip
     run.add_argument(
-        "--reload-poll", type=options.seconds(allow_zero=True), default=1.0, metavar="S",
+        "--reload-poll", type=options.seconds(allow_zero=True), metavar="S",
         help="hot-reload the rules file when it changes, looking every S seconds "
         "(0: only on SIGHUP; default 1)",
     )  # fmt: skip
@@ -45,7 +45,7 @@ def register(commands: Any) -> None:
         "metrics port, any free port without --metrics-port; its address is printed",
     )  # fmt: skip
     kafka_options.add_run_options(run)
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, settings_command="run")
 
     replay = commands.add_parser("replay", help="replay a JSONL file at full speed in event time")
     replay.add_argument("file", help="events file (JSON Lines)")
@@ -68,7 +68,7 @@ def register(commands: Any) -> None:
     compare.add_argument(
         "--keep-keys", action="store_true", help="keep both runs' Redis keys for inspection"
     )
-    replay.set_defaults(func=_replay)
+    replay.set_defaults(func=_replay, settings_command="replay")
     _PARSERS.update(run=run, replay=replay)
 
 
@@ -171,7 +171,10 @@ def _check_workers(args: argparse.Namespace, inputs: list[str]) -> None:
             ),
             ("`--recovery-dir`", getattr(args, "recovery_dir", None)),
             ("`--compare`", getattr(args, "compare", None)),
-            ("`--metrics-port` (one port per process)", getattr(args, "metrics_port", None)),
+            (
+                f"{options.setting_name(args, 'metrics_port')} (one port per process)",
+                getattr(args, "metrics_port", None) is not None,
+            ),
         )
         if is_given
     ]
