@@ -71,6 +71,9 @@ class RunReport:
         """Per trigger: contacts named and how many bought within 7 days (file inputs)."""
         self.started_at_ms = int(time.time() * 1000)
         self.workers = 1
+        self.rules: Rules | None = None
+        """The rules the run ended under (a hot reload may have replaced the file's first
+        version; the file itself may no longer be valid when the summary is written)."""
         """Worker processes of the run (`--workers`); the parent fills in what follows."""
         self.cpu_s: float | None = None
         """CPU time of the run (user + system); `None`: this process's own."""
@@ -157,7 +160,7 @@ class RunReport:
 
     def rule_stats(self) -> list[RuleStat]:
         """What each point rule of the run's rules file did (from the committed counters)."""
-        return rule_stats(self.totals, load_rules(self.config.rules_path))
+        return rule_stats(self.totals, self.rules or load_rules(self.config.rules_path))
 
     def _outcomes(self, store: ContactStore) -> dict[str, TriggerOutcome]:
         """This run's triggers (from Redis) against the purchases in its input files.
@@ -320,6 +323,7 @@ def run_flow(config: RunConfig, report: RunReport, observer: BatchObserver | Non
             error = flow_error(exc)
         finally:
             set_default_retry_s(None)
+        report.rules = factory.engines[-1].journey.rules if factory.engines else rules
         # After a Redis failure, releasing the trainer lease would wait out a second budget.
         if not isinstance(error, StateError):
             factory.close()
