@@ -45,7 +45,7 @@ def test_metrics_port_from_the_environment_must_be_a_port(
     events.write_text("")
     status, err = run_status(["replay", str(events)], capsys)
     assert status == 2
-    assert "`PULSE_METRICS_PORT`: expected a port number 0..65535, got `http`" in err.lower()
+    assert "`pulse_metrics_port`: expected a port number 0..65535, got `http`" in err.lower()
 
 
 def test_metrics_port_from_the_environment_is_refused_with_several_workers(
