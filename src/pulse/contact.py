@@ -65,7 +65,9 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     last_ts: int = 0
     """Newest event time applied; the dedupe horizon and recency are measured from it."""
     recent_ids: list[int] = []
-    """Flat `[ts, id_hash, ...]` of events inside the dedupe window."""
+    """Fingerprints of the contact's newest event ids, oldest first (see
+    `Journey.is_duplicate`; states written before 2026-11 also hold times here, which
+    match no fingerprint and leave the ring as it turns)."""
     counts: dict[str, list[int]] = {}
     """Per event type, age-graded buckets (see `pulse.windows`)."""
     points: dict[str, float] = {}

@@ -50,7 +50,7 @@ TRAIT_TYPES = MERGE_TYPES
 MAX_TIMERS = 64
 """Pending timers a merged state keeps (the earliest); a contact absorbing many
 anonymous ids stays bounded."""
-_DEDUPE_PAIRS = 32
+_DEDUPE_IDS = 16  # `journey.DEDUPE_IDS` (journey imports this module)
 _HISTORY = 10
 _MAX_LOCALE_CHARS = 35
 
@@ -144,14 +144,8 @@ def merge_states(into: ContactState, anon: ContactState, scoring: Scoring) -> No
     now = max(into.last_ts, anon.last_ts)
     into.first_ts = min((t for t in (into.first_ts, anon.first_ts) if t), default=0)
     into.last_ts = now
-    pairs = sorted(
-        zip(
-            into.recent_ids[::2] + anon.recent_ids[::2],
-            into.recent_ids[1::2] + anon.recent_ids[1::2],
-            strict=True,
-        )
-    )[-_DEDUPE_PAIRS:]
-    into.recent_ids = [v for pair in pairs for v in pair]
+    # Both rings of id fingerprints, the anonymous one's first (it is usually older).
+    into.recent_ids = [*anon.recent_ids, *into.recent_ids][-_DEDUPE_IDS:]
     for type_, buckets in anon.counts.items():
         into.counts[type_] = _merge_buckets(into.counts.get(type_, []), buckets, now)
     into.premium_views = _merge_buckets(into.premium_views, anon.premium_views, now)

@@ -45,13 +45,12 @@ from pulse.rules import (
 from pulse.scoring import add_points, advance, contact_view, held_score, score_at, stage_of
 from pulse.triggers import Trigger, iso_ms, trigger_id
 
-__all__ = ["DEDUPE_IDS", "DEDUPE_WINDOW_MS", "MAX_CART_LINES", "PASSIVE_TYPES", "Journey"]
+__all__ = ["DEDUPE_IDS", "MAX_CART_LINES", "PASSIVE_TYPES", "Journey"]
 
-DEDUPE_WINDOW_MS = 600_000
-"""Producer duplicates (the same `event_id` sent twice) are caught this long (event time)..."""
-DEDUPE_IDS = 32
-"""... among at most this many of the contact's newest event ids. Replays after a crash
-are recognised by source position, not here (see `pulse.batch.StreamPosition`)."""
+DEDUPE_IDS = 16
+"""Producer duplicates (the same `event_id` sent twice) are caught among this many of the
+contact's newest event ids. Replays after a crash are recognised by source position, not
+here (see `pulse.batch.StreamPosition`)."""
 MAX_CART_LINES = 50
 """Products an open cart tracks one by one; more are summed into the line `_more`."""
 MAX_ORDER_TIMERS = 10
@@ -107,21 +106,20 @@ class Journey:
     def is_duplicate(self, state: ContactState, event: Event) -> bool:
         """Whether a producer sent this event twice; otherwise its id is remembered.
 
-        The memory is a ring of the contact's `DEDUPE_IDS` newest ids within
-        `DEDUPE_WINDOW_MS`: constant work and size however busy the contact is.
+        The memory is a ring of fingerprints of the contact's `DEDUPE_IDS` newest
+        event ids: constant work and size however busy the contact is (a producer's
+        retry arrives within a few events; replays are recognised by source position).
         """
         raw_id = event.event_id.encode()
         # Two fast C checksums make a 64-bit fingerprint: collisions within a contact's
-        # few dozen newest ids are vanishingly rare, and it costs far less than a hash.
+        # 16 newest ids are vanishingly rare, and it costs far less than a hash.
         digest = zlib.crc32(raw_id) | (zlib.adler32(raw_id) << 32)
         recent = state.recent_ids
-        if digest in recent[1::2]:
+        if digest in recent:
             return True
-        # Flat `[ts, id, ts, id, ...]`, newest last; the oldest pairs leave first.
-        recent += (event.ts_ms, digest)
-        keep_from = max(state.last_ts, event.ts_ms) - DEDUPE_WINDOW_MS
-        while recent and (len(recent) > 2 * DEDUPE_IDS or recent[0] < keep_from):
-            del recent[:2]
+        recent.append(digest)  # newest last; the oldest leaves first
+        if len(recent) > DEDUPE_IDS:
+            del recent[: len(recent) - DEDUPE_IDS]
         return False
 
     # -- events ---------------------------------------------------------------
