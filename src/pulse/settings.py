@@ -132,7 +132,9 @@ class Setting(msgspec.Struct, frozen=True, kw_only=True):
     default_text: str
     meaning: str
     parse: Callable[[object], Any]
-    commands: tuple[str, ...] = ("run", "replay")
+    commands: tuple[str, ...] = ("run", "replay", "flow")
+    """Where it applies: `run`, `replay`, `flow` (`python -m bytewax.run`), `log` (every
+    command)."""
 
 
 def _default_rules() -> str:
@@ -222,7 +224,7 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="1",
         meaning="seconds between looks at the rules file (0: on SIGHUP only)",
         parse=_seconds(allow_zero=True),
-        commands=("run",),
+        commands=("run", "flow"),
     ),
     Setting(
         key="metrics_port",
@@ -250,7 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="`WARNING`",
         meaning="least severe log level shown",
         parse=_choice(*LOG_LEVELS, upper=True),
-        commands=("run", "replay", "log"),
+        commands=("run", "replay", "flow", "log"),
     ),
     Setting(
         key="log_format",
@@ -260,7 +262,7 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="`text`",
         meaning="`json`: one JSON object per log line (`ts`, `level`, `logger`, `message`)",
         parse=_choice("text", "json"),
-        commands=("run", "replay", "log"),
+        commands=("run", "replay", "flow", "log"),
     ),
 )
 """Every setting, in the README's order."""

@@ -229,3 +229,28 @@ def test_run_config_honours_the_variable(name: str, events: Path) -> None:
     args = build_parser().parse_args(argv)
     resolve(command, args, {name: value})
     assert read(args) == expected
+
+
+def test_bytewax_run_reads_the_same_settings(
+    events: Path, redis_url: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    prefix = f"flow-{uuid.uuid4().hex[:8]}"
+    triggers = tmp_path / "triggers.jsonl"
+    config = tmp_path / "pulse.yaml"
+    config.write_text(f"prefix: {prefix}\ntriggers: {triggers}\nbatch_size: 100\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    env = {
+        **clean,
+        "PULSE_CONFIG": str(config),
+        "PULSE_REDIS_URL": redis_url,
+        "PULSE_INPUT": str(events),
+        "PULSE_DEAD_LETTERS": str(tmp_path / "dead.jsonl"),
+        "PULSE_RELOAD_POLL_S": "0",
+    }
+    command = [sys.executable, "-m", "bytewax.run", "dataflows.clickstream:build_flow_from_env()"]
+    proc = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _triggers(triggers)
+    assert _has_keys(client, prefix)
