@@ -78,3 +78,14 @@ def test_every_setting_has_a_distinct_flag_variable_and_key() -> None:
         names = [getattr(s, field) for s in SETTINGS]
         assert len(names) == len(set(names)), field
     assert all(s.env == "PULSE_" + s.key.upper() or s.key == "reload_poll" for s in SETTINGS)
+
+
+def test_the_readme_settings_table_lists_every_setting() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Settings") :]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    for setting in SETTINGS:
+        flag = f"`{setting.flag} "
+        row = next((r for r in rows if flag in r), None)
+        assert row is not None, setting.flag
+        assert f"`{setting.env}`" in row and f"`{setting.key}`" in row, row
