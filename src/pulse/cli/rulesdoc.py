@@ -19,10 +19,17 @@ def register(commands: Any) -> None:
     doc.add_argument(
         "--check", action="store_true", help="exit 1 if the file differs from the generated one"
     )
+    doc.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="write the rules file's JSON Schema to FILE instead (- stdout), for editors",
+    )
     doc.set_defaults(func=_rules_doc)
 
 
 def _rules_doc(args: argparse.Namespace) -> int:
+    if args.json_schema:
+        return _json_schema(args.json_schema)
     from pulse.rulesdoc import missing_descriptions, render_reference
 
     missing = missing_descriptions()
@@ -42,6 +49,22 @@ def _rules_doc(args: argparse.Namespace) -> int:
             return 1
         print(f"{path}: up to date")
         return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"pulse: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _json_schema(output: str) -> int:
+    import json
+
+    from pulse.rules.jsonschema import rules_json_schema
+
+    text = json.dumps(rules_json_schema(), indent=2) + "\n"
+    if output == "-":
+        sys.stdout.write(text)
+        return 0
+    path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"pulse: wrote {path}", file=sys.stderr)
