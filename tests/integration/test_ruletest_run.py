@@ -115,3 +115,30 @@ def test_expected_trigger_stage_that_differs_fails_the_case(redis_url: str, tmp_
     (result,) = run_cases(load_cases(path), redis_url)
     assert result.outcome == "failed"
     assert any("welcome of `c1`: stage expected `loyal`, got `" in d for d in result.details)
+
+
+TWO_ADDS = """\
+description: two adds to cart
+start: 2026-01-05T10:00:00Z
+contact: c1
+events:
+  - {at: +0m, type: add_to_cart, props: {product_id: p1, price: 20.0}}
+  - {at: +1m, type: add_to_cart, props: {product_id: p2, price: 20.0}}
+expect:
+  triggers: []
+"""
+
+
+def test_report_counts_what_each_point_rule_matched_and_flags_the_unexercised(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from pulse.ruletest import format_report
+
+    case_file = tmp_path / "two_adds.yaml"
+    case_file.write_text(TWO_ADDS)
+    results = list(run_cases(load_cases(case_file), redis_url))
+
+    report = format_report(results, 0.1)
+
+    assert re.search(r"^  add_to_cart +2 in 1 case\(s\)$", report, re.MULTILINE), report
+    assert re.search(r"^  search +0  <- no case exercises it", report, re.MULTILINE), report

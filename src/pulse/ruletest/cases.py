@@ -128,6 +128,10 @@ class CaseResult(msgspec.Struct, kw_only=True):
     description: str = ""
     details: list[str] = []
     elapsed_s: float = 0.0
+    rule_counters: dict[str, int] = {}
+    """The case's per-rule counters (`rule:<name>:hits`, ...; see `pulse.rulestats`)."""
+    rule_names: dict[str, str] = {}
+    """The point rules of the case's rules file: name -> event type."""
 
 
 # -- loading -------------------------------------------------------------------------

@@ -29,8 +29,36 @@ def format_report(results: list[CaseResult], elapsed_s: float, *, verbose: bool 
         for outcome in ("failed", "error", "passed")
     }
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "no cases"
+    lines += rule_coverage(results)
     lines.append(f" {summary} in {elapsed_s:.2f}s ".center(72, "="))
     return "\n".join(lines)
+
+
+def rule_coverage(results: list[CaseResult]) -> list[str]:
+    """Per point rule, the events it matched over the suite and in how many cases; a
+    rule that no case exercises is flagged (a change to it would go untested).
+
+    >>> a = CaseResult(id="a", outcome="passed", rule_names={"cart": "add_to_cart",
+    ...     "lux": "product_view"}, rule_counters={"rule:cart:hits": 2})
+    >>> print("\\n".join(rule_coverage([a])))
+    point rules, events matched over the suite:
+      cart                   2 in 1 case(s)
+      lux                    0  <- no case exercises it (event `product_view`)
+    """
+    names: dict[str, str] = {}
+    for result in results:
+        names.update(result.rule_names)
+    if not names:
+        return []
+    lines = ["point rules, events matched over the suite:"]
+    for name, event in names.items():
+        hits = [r.rule_counters.get(f"rule:{name}:hits", 0) for r in results]
+        cases = sum(1 for n in hits if n)
+        if cases:
+            lines.append(f"  {name:<20} {sum(hits):>3} in {cases} case(s)")
+        else:
+            lines.append(f"  {name:<20} {0:>3}  <- no case exercises it (event `{event}`)")
+    return lines
 
 
 def junit_xml(results: list[CaseResult], elapsed_s: float) -> bytes:

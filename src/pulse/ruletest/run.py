@@ -70,6 +70,7 @@ def _run_case(
         store = ContactStore(client, KeyLayout(prefix))
         fired = read_triggers(client, KeyLayout(prefix).triggers)
         details = _differences(case, rules, store, fired)
+        rule_counters = {k: v for k, v in store.counts()[0].items() if k.startswith("rule:")}
         if dead_letters.exists():
             for line in dead_letters.read_bytes().splitlines():
                 letter = orjson.loads(line)
@@ -77,7 +78,14 @@ def _run_case(
     finally:
         delete_prefix(client, prefix)
     outcome = "failed" if details else "passed"
-    return CaseResult(id=case.id, outcome=outcome, description=case.description, details=details)
+    return CaseResult(
+        id=case.id,
+        outcome=outcome,
+        description=case.description,
+        details=details,
+        rule_counters=rule_counters,
+        rule_names={rule.name: rule.event for rule in rules.scoring.rules},
+    )
 
 
 def _differences(
