@@ -39,10 +39,11 @@ def rule_coverage(results: list[CaseResult]) -> list[str]:
     rule that no case exercises is flagged (a change to it would go untested).
 
     >>> a = CaseResult(id="a", outcome="passed", rule_names={"cart": "add_to_cart",
-    ...     "lux": "product_view"}, rule_counters={"rule:cart:hits": 2})
+    ...     "lux": "product_view"}, rule_counters={"rule:cart:hits": 2,
+    ...     "rule:cart:points_milli": 16000, "rule:cart:stage_moves": 1})
     >>> print("\\n".join(rule_coverage([a])))
     point rules, events matched over the suite:
-      cart                   2 in 1 case(s)
+      cart                   2 in 1 case(s), +16.0 points, 1 stage moves, 0 triggers
       lux                    0  <- no case exercises it (event `product_view`)
     """
     names: dict[str, str] = {}
@@ -55,7 +56,15 @@ def rule_coverage(results: list[CaseResult]) -> list[str]:
         hits = [r.rule_counters.get(f"rule:{name}:hits", 0) for r in results]
         cases = sum(1 for n in hits if n)
         if cases:
-            lines.append(f"  {name:<20} {sum(hits):>3} in {cases} case(s)")
+
+            def total(what: str, name: str = name) -> int:
+                return sum(r.rule_counters.get(f"rule:{name}:{what}", 0) for r in results)
+
+            lines.append(
+                f"  {name:<20} {sum(hits):>3} in {cases} case(s), "
+                f"{total('points_milli') / 1000:+.1f} points, {total('stage_moves')} stage moves, "
+                f"{total('triggers')} triggers"
+            )
         else:
             lines.append(f"  {name:<20} {0:>3}  <- no case exercises it (event `{event}`)")
     return lines
