@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -132,11 +131,3 @@ _TRIGGER = msgspec.json.Decoder(Trigger)
 def triggers_on(bootstrap: str, topic: str) -> list[Trigger]:
     """The triggers on an output topic, in the order of each partition."""
     return [_TRIGGER.decode(r.value) for r in read_topic(bootstrap, topic) if r.value is not None]
-
-
-def comparable(triggers: list[Trigger]) -> list[dict[str, Any]]:
-    """Triggers without their wall-clock stamp, in a canonical order."""
-    rows = [msgspec.to_builtins(t) for t in triggers]
-    for row in rows:
-        row.pop("emitted_at")
-    return sorted(rows, key=lambda r: (r["trigger_id"], r["ts_ms"]))

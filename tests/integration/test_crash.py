@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import redis
+from replay_tools import contact_states
 
 from pulse.connectors.generator import GeneratorConfig, write_jsonl
 from pulse.state import KeyLayout
@@ -56,7 +57,6 @@ def _snapshot(client: redis.Redis, prefix: str) -> dict[str, object]:
     for trigger in triggers:
         trigger.pop("emitted_at")
     ids = [t["trigger_id"] for t in triggers]
-    keys = sorted(k for k in client.scan_iter(match=f"{prefix}:{{c:*}}:s"))
     stats = {
         k.decode(): int(v)
         for k, v in client.hgetall(layout.stats).items()
@@ -67,9 +67,7 @@ def _snapshot(client: redis.Redis, prefix: str) -> dict[str, object]:
         "triggers": sorted(triggers, key=lambda t: t["trigger_id"]),
         "stats": stats,
         "stages": client.hgetall(layout.stages),
-        "states": {
-            k.decode().split(":", 1)[1]: v for k, v in zip(keys, client.mget(keys), strict=True)
-        },
+        "states": contact_states(client, prefix),
         "model": client.get(layout.model),
         "model_quality": client.hgetall(layout.model_quality),
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import pytest
 import redis
+from replay_tools import comparable, contact_states
 
 from pulse.connectors.generator import GeneratorConfig, write_jsonl
 from pulse.state import ContactStore, KeyLayout
@@ -29,22 +28,9 @@ def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def comparable(triggers: list[Trigger]) -> list[dict[str, Any]]:
-    """Triggers without their wall-clock stamp, in a canonical order."""
-    rows = [msgspec.to_builtins(t) for t in triggers]
-    for row in rows:
-        row.pop("emitted_at")
-    return sorted(rows, key=lambda r: (r["trigger_id"], r["ts_ms"]))
-
-
 def stats(client: redis.Redis, prefix: str) -> dict[str, int]:
     counts, _ = ContactStore(client, KeyLayout(prefix)).counts()
     return counts
-
-
-def contact_states(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
-    keys = [k for k in client.scan_iter(match=f"{prefix}:*") if k.endswith(b"}:s")]
-    return dict(zip(keys, client.mget(keys), strict=True))
 
 
 def test_batch_size_1_and_1000_give_the_same_trigger_ids(

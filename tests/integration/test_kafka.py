@@ -23,7 +23,6 @@ import pytest
 import redis
 from bytewax.testing import run_main
 from kafka_tools import (
-    comparable,
     create_topic,
     read_topic,
     rules_without_model,
@@ -31,6 +30,7 @@ from kafka_tools import (
     triggers_on,
     unique,
 )
+from replay_tools import comparable
 
 from pulse.batch import SourceBatch
 from pulse.cli import main

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import redis
 from bytewax.testing import run_main
-from kafka_tools import comparable, rules_without_model, triggers_on, unique
+from kafka_tools import rules_without_model, triggers_on, unique
+from replay_tools import comparable
 
 from pulse.config import RunConfig
 from pulse.connectors.generator import GeneratorConfig, generate_lines

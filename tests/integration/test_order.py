@@ -15,15 +15,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from replay_tools import comparable, contact_states
 
 from pulse.rules import default_rules_path
-from pulse.triggers import Trigger
 
 LATENESS_MS = 5_000
 START_MS = 1_767_607_200_000  # 2026-01-05T10:00:00Z
@@ -77,18 +76,6 @@ def _write(path: Path, events: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _comparable(triggers: list[Trigger]) -> list[dict[str, Any]]:
-    rows = [msgspec.to_builtins(t) for t in triggers]
-    for row in rows:
-        row.pop("emitted_at")
-    return sorted(rows, key=lambda r: (r["trigger_id"], r["ts_ms"]))
-
-
-def _states(client: redis.Redis, prefix: str) -> dict[str, bytes]:
-    keys = sorted(client.scan_iter(match=f"{prefix}:{{c:*}}:s"))
-    return {k.decode().split(":", 1)[1]: v for k, v in zip(keys, client.mget(keys), strict=True)}
-
-
 @pytest.mark.parametrize("model", ["shipped", "eager"])
 @settings(
     max_examples=12,
@@ -122,5 +109,5 @@ def test_arrival_order_within_lateness_changes_no_trigger_and_no_state(
         batch_size=1,
     )
 
-    assert _comparable(shuffled) == _comparable(in_order)
-    assert _states(redis_client, tag + "x") == _states(redis_client, tag + "s")
+    assert comparable(shuffled) == comparable(in_order)
+    assert contact_states(redis_client, tag + "x") == contact_states(redis_client, tag + "s")
