@@ -59,8 +59,9 @@ imports: setup
 types: setup
 	$(BIN)/mypy
 
+# One file per worker process at a time (`--dist loadfile`): a file's tests share module fixtures.
 unit: setup redis-server chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # The rule tests of the shipped packs (rules/tests/*.yaml): events in, exact triggers out.
 rules-test: setup redis-server
