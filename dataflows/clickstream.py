@@ -35,6 +35,7 @@ def build_flow_from_env() -> Dataflow:
         redis_url=values["redis_url"] or "redis://127.0.0.1:6379/0",
         redis_retry_s=values["redis_retry_s"],
         inputs=[p for p in os.environ.get("PULSE_INPUT", "").split(",") if p],
+        input_format=values["input_format"],
         triggers_path=values["triggers"],
         dead_letters_path=values["dead_letters"] or None,
         prefix=values["prefix"],

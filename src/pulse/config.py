@@ -224,6 +224,9 @@ class RunConfig(msgspec.Struct, kw_only=True):
     (`PULSE_REDIS_RETRY_S`, else 60 s)."""
     prefix: str = "pulse"
     inputs: list[str] = []
+    input_format: str = "auto"
+    """Layout of the input lines (`pulse.connectors.formats.FORMATS`): `auto` detects
+    pulse, Segment, GA4 or Snowplow per line."""
     generator: GeneratorConfig = msgspec.field(default_factory=GeneratorConfig)
     batch_size: int = 1000
     is_live: bool = False

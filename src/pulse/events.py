@@ -8,6 +8,8 @@ An event is one JSON object (one line in a file, one Kafka message):
 `decode_event` turns raw bytes into an `Event` or raises `EventError`; it never
 raises anything else. Segment/RudderStack and GA4 event names are mapped onto
 pulse's canonical types at this edge, so nothing downstream sees vendor names.
+Whole vendor payloads (Segment, GA4, Snowplow) are read by `pulse.connectors.formats`,
+which maps them onto the same fields and builds events with `EventDecoder.build`.
 
 Whatever the bytes, a decoded `Event` keeps these promises, so the journey, CEL
 conditions and the JSON encoders downstream need no guards of their own:
@@ -192,6 +194,41 @@ class EventDecoder:
             raise EventError(f"nested more than {MAX_PROPS_DEPTH} deep") from exc
         return self._validate(wire)
 
+    def precheck(self, raw: bytes) -> None:
+        """Refuse a line too large or nested too deep to parse safely (`decode` does this
+        itself; input formats call it before they parse a vendor payload)."""
+        if len(raw) > self._max_bytes:
+            raise EventError(f"event is {len(raw)} bytes, over the {self._max_bytes} byte limit")
+        if raw.count(b"{") + raw.count(b"[") > _MAX_JSON_DEPTH:
+            _check_depth(raw)
+
+    def build(
+        self,
+        type_: str,
+        ts: str | int,
+        *,
+        event_id: str | None,
+        contact_id: str | int | None,
+        anonymous_id: str | int | None,
+        props: dict[str, Any],
+        is_spec_type: bool = False,
+    ) -> Event:
+        """The hook for input formats (`pulse.connectors.formats`): an `Event` from the
+        fields a vendor layout was mapped to, kept to the same promises as `decode`.
+
+        `is_spec_type` accepts `type_` even when neither canonical nor declared: a name
+        from a vendor's published vocabulary (Segment's `coupon_applied`) that rules
+        may still declare and score.
+
+        >>> EventDecoder().build("coupon_applied", 1767607200000, event_id=None,
+        ...     contact_id="c1", anonymous_id=None, props={}, is_spec_type=True).type
+        'coupon_applied'
+        """
+        wire = _Wire(type_, ts, event_id, contact_id, anonymous_id, props)
+        if is_spec_type and type_ not in self._types:
+            return self._checked(wire, type_)
+        return self._validate(wire)
+
     def _validate(self, wire: _Wire) -> Event:
         type_ = self._types.get(wire.type)
         if type_ is None:
@@ -199,6 +236,9 @@ class EventDecoder:
                 f"unknown event type `{wire.type[:60]}`; declare it under `event_types` "
                 "in the rules file to accept it"
             )
+        return self._checked(wire, type_)
+
+    def _checked(self, wire: _Wire, type_: str) -> Event:
         contact_id = _as_id(wire.contact_id, "contact_id")
         anonymous_id = _as_id(wire.anonymous_id, "anonymous_id")
         event_id = _as_id(wire.event_id or None, "event_id")

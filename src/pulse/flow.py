@@ -23,11 +23,12 @@ from bytewax.inputs import Source
 from pulse.batch import SourceBatch
 from pulse.config import RunConfig
 from pulse.connectors.files import JsonlSource
+from pulse.connectors.formats import line_decoder
 from pulse.connectors.generated import GeneratedSource
 from pulse.connectors.kafka import DeadLetterSink, KafkaSource, TriggerRelaySink
 from pulse.connectors.sinks import ConsoleSink, JsonlSink
 from pulse.engine import Engine
-from pulse.events import EventDecoder, Rejected
+from pulse.events import Rejected
 from pulse.reload import RulesWatcher
 from pulse.rules import Rules, load_rules
 from pulse.state import ContactStore, KeyLayout, connect
@@ -127,7 +128,7 @@ def build_source(config: RunConfig, rules: Rules) -> Source[SourceBatch]:
     if config.kafka is not None:
         return KafkaSource(
             config.kafka,
-            EventDecoder(rules.event_types),
+            line_decoder(config.input_format, rules.event_types),
             rules.allowed_lateness_ms,
             batch_size=config.batch_size,
             final_watermark_ms=config.until_ms,
@@ -135,7 +136,7 @@ def build_source(config: RunConfig, rules: Rules) -> Source[SourceBatch]:
     if config.inputs:
         return JsonlSource(
             config.inputs,
-            EventDecoder(rules.event_types),
+            line_decoder(config.input_format, rules.event_types),
             rules.allowed_lateness_ms,
             batch_size=config.batch_size,
             is_live=config.is_live,

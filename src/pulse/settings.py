@@ -121,6 +121,26 @@ def _time(raw: object) -> str:
     return raw
 
 
+def _share(raw: object) -> float:
+    """A share of the input, 0..1 (text from a variable, a number from a file).
+
+    >>> _share("0.5"), _share(1)
+    (0.5, 1.0)
+    """
+    if isinstance(raw, str):
+        try:
+            raw = float(raw)
+        except ValueError:
+            raise ValueError("a share between 0 and 1") from None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
+        raise ValueError("a share between 0 and 1")
+    return float(raw)
+
+
+INPUT_FORMATS = ("auto", "pulse", "segment", "ga4", "snowplow")
+"""The values of `--format` (`pulse.connectors.formats.FORMATS`)."""
+
+
 class Setting(msgspec.Struct, frozen=True, kw_only=True):
     """One setting: where it can be given, its default, and how its value is read."""
 
@@ -188,6 +208,27 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="`out/dead_letters.jsonl`",
         meaning="where rejected input goes (`''` in the flag or file: standard error)",
         parse=_text,
+    ),
+    Setting(
+        key="input_format",
+        flag="--format",
+        env="PULSE_INPUT_FORMAT",
+        default="auto",
+        default_text="`auto`",
+        meaning="layout of the input lines: `auto` (detected per line), `pulse`, `segment`, "
+        "`ga4`, `snowplow` (README, Input formats)",
+        parse=_choice(*INPUT_FORMATS),
+    ),
+    Setting(
+        key="max_rejected_share",
+        flag="--max-rejected-share",
+        env="PULSE_MAX_REJECTED_SHARE",
+        default=0.5,
+        default_text="0.5",
+        meaning="a run whose input lines are dead-lettered over this share exits with status 3 "
+        "and counts per reason (1: never)",
+        parse=_share,
+        commands=("run", "replay"),
     ),
     Setting(
         key="batch_size",

@@ -10,6 +10,7 @@ an exit status:
 | 0 | success |
 | 1 | invalid rules (every problem listed), or a failed rule test |
 | 2 | bad options, unreadable input, Redis or Kafka unreachable past its retry budget, ... |
+| 3 | `run`/`replay`: the input was mostly dead-lettered (`--max-rejected-share`) |
 | 130 / 143 | stopped by SIGINT (Ctrl-C) / SIGTERM, after a clean shutdown |
 
 An error raised inside the flow reaches `main` unwrapped from bytewax's

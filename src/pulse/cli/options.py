@@ -18,6 +18,7 @@ from pulse.connectors.generator import GeneratorConfig
 from pulse.errors import ConfigError, PulseError
 from pulse.redis_client import RETRY_ENV, mask_url
 from pulse.redis_server import LAST_RUN_DIR, PrivateRedis, state_server
+from pulse.settings import INPUT_FORMATS
 from pulse.times import is_relative, parse_time
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "say_kept",
     "seconds",
     "setting_name",
+    "share",
     "state",
     "time_option",
     "until_ms",
@@ -65,6 +67,24 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"Expected a whole number >= 1, got `{text}`")
+    return value
+
+
+def share(text: str) -> float:
+    """An argparse type: a share between 0 and 1.
+
+    >>> share("0.2")
+    0.2
+    >>> share("50%")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: Expected a share between 0 and 1, got `50%`
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"Expected a share between 0 and 1, got `{text}`")
     return value
 
 
@@ -108,6 +128,16 @@ def add_flow_options(parser: argparse.ArgumentParser, *, with_input: bool = True
         "--dead-letters",
         help="dead-letter JSONL file (default out/dead_letters.jsonl; '' for stderr)",
     )
+    parser.add_argument(
+        "--format", dest="input_format", choices=INPUT_FORMATS,
+        help="layout of the input lines: auto (default: pulse, Segment, GA4 or Snowplow, "
+        "detected per line), pulse, segment, ga4, snowplow (README, Input formats)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-rejected-share", type=share, metavar="SHARE",
+        help="exit with status 3 and the counts per reason when more than this share of the "
+        "input lines is dead-lettered (default 0.5; 1: never)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=positive_int, help="events per source batch (1000)")
     parser.add_argument(
         "--until", type=time_option, metavar="TIME",
@@ -329,6 +359,7 @@ def run_config(args: argparse.Namespace, redis_url: str, inputs: list[str]) -> R
         redis_url=redis_url,
         prefix=args.prefix,
         inputs=inputs,
+        input_format=args.input_format,
         generator=generator_config(args),
         batch_size=args.batch_size,
         redis_retry_s=args.redis_retry_s,

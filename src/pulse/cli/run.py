@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +101,11 @@ def _run(args: argparse.Namespace) -> int:
         config.reload_poll_s = None if args.no_reload else args.reload_poll
         log_reloads_to_stderr()
         kafka_options.apply(args, config)
+        mark = _dead_letters_size(config.dead_letters_path)
         if args.workers > 1:
-            return run_workers("run", _PARSERS["run"], args, config, RunReport(config))
+            report = RunReport(config)
+            status = run_workers("run", _PARSERS["run"], args, config, report)
+            return status or _rejected_status(args, report, mark)
         if args.part is None:
             check_split(config, 1)
         report = RunReport(config)
@@ -113,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.part is None:  # a worker process: its parent prints the summary
             report.print_summary()
             options.say_kept(state_dir, [config.prefix])
+            return _rejected_status(args, report, mark)
     return 0
 
 
@@ -141,8 +147,10 @@ def _replay(args: argparse.Namespace) -> int:
         config = options.run_config(args, url, [args.file])
         config.show_console = args.show
         report = RunReport(config, show_progress=args.part is None)
+        mark = _dead_letters_size(config.dead_letters_path)
         if args.workers > 1:
-            return run_workers("replay", _PARSERS["replay"], args, config, report)
+            status = run_workers("replay", _PARSERS["replay"], args, config, report)
+            return status or _rejected_status(args, report, mark)
         if args.part is None:
             check_split(config, 1)
         with observed(config, port, ready_s) as metrics:
@@ -152,7 +160,88 @@ def _replay(args: argparse.Namespace) -> int:
             options.say_kept(state_dir, [config.prefix])
             if args.json:
                 options.write_json(args.json, report.summary_json())
+            return _rejected_status(args, report, mark)
     return 0
+
+
+REJECTED_STATUS = 3
+"""Exit status of a run whose input was mostly dead-lettered (`--max-rejected-share`)."""
+_SHOWN_REASONS = 10
+
+
+def _dead_letters_size(path: str | None) -> int:
+    """Where this run's dead letters start in their file (it is appended to)."""
+    if not path or path == "-":
+        return 0
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _rejected_status(args: argparse.Namespace, report: Any, mark: int) -> int:
+    """`REJECTED_STATUS` and the counts per reason when the input was mostly rejected, else 0.
+
+    The share is of the records read this run: dead letters over dead letters plus decoded
+    events (from the committed counters, so it holds with `--workers` too).
+    """
+    totals = report.totals
+    rejected = totals.get("rejected", 0)
+    read = rejected + sum(totals.get(k, 0) for k in ("events", "duplicates", "replayed"))
+    limit = args.max_rejected_share
+    if rejected == 0 or read == 0 or rejected <= limit * read:
+        return 0
+    flag = options.setting_name(args, "max_rejected_share")
+    print(
+        f"pulse: {rejected:,} of {read:,} input records ({rejected / read:.0%}) were "
+        f"dead-lettered, over the {limit:.0%} allowed ({flag}); exit status {REJECTED_STATUS}",
+        file=sys.stderr,
+    )
+    path = report.config.dead_letters_path
+    if not path or path == "-":
+        print("pulse: the reasons are in the dead letters above", file=sys.stderr)
+        return REJECTED_STATUS
+    counts = _reason_counts(Path(path), mark)
+    print(f"pulse: dead letters by reason (all of them in {path}):", file=sys.stderr)
+    for reason, count in counts.most_common(_SHOWN_REASONS):
+        print(f"  {count:>9,}  {reason}", file=sys.stderr)
+    if len(counts) > _SHOWN_REASONS:
+        rest = sum(counts.values()) - sum(c for _, c in counts.most_common(_SHOWN_REASONS))
+        print(f"  {rest:>9,}  ({len(counts) - _SHOWN_REASONS} other reasons)", file=sys.stderr)
+    return REJECTED_STATUS
+
+
+def _reason_counts(path: Path, start: int) -> Counter[str]:
+    """Dead letters written from byte `start` of `path`, counted by `reason_shape`."""
+    import msgspec
+
+    counts: Counter[str] = Counter()
+    decoder = msgspec.json.Decoder(dict[str, Any])
+    try:
+        with path.open("rb") as lines:
+            lines.seek(start)
+            for line in lines:
+                try:
+                    reason = decoder.decode(line).get("reason")
+                except msgspec.DecodeError:
+                    continue  # a line another writer cut: its count is in the total above
+                counts[reason_shape(str(reason))] += 1
+    except OSError:
+        pass  # the total above stands; the file went away
+    return counts
+
+
+_GOT = re.compile(r"got `[^`]*`")
+_NUMBER = re.compile(r"\d+")
+
+
+def reason_shape(reason: str) -> str:
+    """A dead letter's reason with its values blanked, so like reasons count together.
+
+    >>> reason_shape("Segment: Expected a number, got `'abc'` - at `products[12].price`")
+    'Segment: Expected a number, got `…` - at `products[N].price`'
+    """
+    return _NUMBER.sub("N", _GOT.sub("got `…`", reason))[:160]
 
 
 def _check_workers(args: argparse.Namespace, inputs: list[str]) -> None:

@@ -36,8 +36,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from pulse.batch import SourceBatch
 from pulse.config import Part
+from pulse.connectors.formats import FormatDecoder
 from pulse.errors import ConnectorError, EventError
-from pulse.events import EventDecoder, Rejected, parse_ts
+from pulse.events import Event, EventDecoder, Rejected, parse_ts
 from pulse.watermark import Watermark
 
 __all__ = [
@@ -96,6 +97,9 @@ class BatchBuilder:
         self.disorder_hint = disorder_hint
         self.part = part
         self._keeps_rejected = part is None or part.index == 0
+        # Vendor layouts (`pulse.connectors.formats`); pulse's own JSON keeps its path.
+        self._vendor = decoder.decode_vendor if isinstance(decoder, FormatDecoder) else None
+        self._is_pulse_first = not isinstance(decoder, FormatDecoder) or decoder.is_pulse_first
         self.events_seen = 0
         self.events_behind = 0
         self.stream = ""
@@ -110,12 +114,28 @@ class BatchBuilder:
     def add(self, raw: bytes, where: str, offset: int) -> None:
         """Decode one raw record; a bad one becomes a dead letter."""
         self._read_to[self.stream] = offset + 1
+        vendor = self._vendor
         try:
-            event = self.decoder.decode(raw)
+            if vendor is None or self._is_pulse_first:
+                try:
+                    event = self.decoder.decode(raw)
+                except EventError as exc:
+                    if vendor is None:
+                        raise
+                    events = vendor(raw, exc)  # not pulse's own JSON: a vendor layout?
+                else:
+                    self._keep(event, offset)
+                    return
+            else:
+                events = vendor(raw)
         except EventError as exc:
             if self._keeps_rejected:
                 self._batch.rejected.append(_rejected(str(exc), raw, where, offset))
             return
+        for event in events:  # all read at `offset`: one line, one position
+            self._keep(event, offset)
+
+    def _keep(self, event: Event, offset: int) -> None:
         self.events_seen += 1
         if event.ts_ms < self.watermark.current_ms:
             self.events_behind += 1
