@@ -94,8 +94,10 @@ class FormatDecoder(EventDecoder):
         `pulse_error` is why pulse's own decoder refused the line (with `auto`); it is
         the reason given when the line is no vendor layout either.
         """
-        self.precheck(raw)
         chosen = self.input_format
+        if pulse_error is not None and raw[:1] != b"{" and not is_tsv(raw):
+            raise pulse_error  # neither an object nor a TSV record: pulse's reason stands
+        self.precheck(raw)
         if (chosen == "snowplow" or (chosen == "auto" and is_tsv(raw))) and raw[:1] != b"{":
             try:
                 return decode_snowplow_tsv(raw, self)
