@@ -12,11 +12,12 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "connectors" / "formats"))
 
-from format_samples import ga4_body, ga4_row, segment_track, write_lines  # noqa: E402
-from pulse.cli import main  # noqa: E402
-from pulse.contact import decode_state  # noqa: E402
-from pulse.triggers import Trigger  # noqa: E402
-from replay_tools import contact_states  # noqa: E402
+from format_samples import ga4_body, ga4_row, segment_track, write_lines
+from replay_tools import contact_states
+
+from pulse.cli import main
+from pulse.contact import decode_state
+from pulse.triggers import Trigger
 
 Replay = Callable[..., list[Trigger]]
 UNTIL = "2026-01-05T12:00:00Z"  # two hours after the stories start: abandon timers are due
