@@ -145,7 +145,7 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     bootstrap: str
     """Comma-separated `host:port` list."""
     topic: str = ""
-    """Input topic: one source partition per Kafka partition."""
+    """Input topic, read in `partition_groups` groups of its partitions."""
     output_topic: str | None = None
     """Triggers, keyed by contact, relayed from the Redis stream (see `pulse.connectors.kafka`)."""
     dead_letter_topic: str | None = None
@@ -166,12 +166,17 @@ class KafkaSettings(msgspec.Struct, kw_only=True, frozen=True):
     """How long to retry, with backoff, before a broker counts as unreachable."""
     lag_log_interval_s: float = 10.0
     """How often each source partition logs its consumer lag."""
+    partition_groups: int = 1
+    """Source partitions the topic's partitions are dealt into (round robin): each group
+    merges its partitions in event time; more groups spread them over a cluster's workers."""
     client_id: str = "pulse"
 
     def __post_init__(self) -> None:
         problems = []
         if not self.bootstrap.strip():
             problems.append("`bootstrap` is empty: give `host:port`")
+        if self.partition_groups < 1:
+            problems.append(f"`partition_groups` must be 1 or more, got {self.partition_groups}")
         if self.start not in ("earliest", "latest"):
             try:
                 parse_ts(_as_ts(self.start))

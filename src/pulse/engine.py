@@ -317,6 +317,9 @@ class Engine:
                 due_before.get(partition, batch.watermark_ms), batch.watermark_ms, newest
             )
             streams.update(s for s in batch.read_to if s and s not in self._known_streams)
+            # A resumed source re-releases events it held at its snapshot, possibly before
+            # it reads anything more from their stream: their positions are needed too.
+            streams.update(s for s in set(batch.streams) if s and s not in self._known_streams)
         lookups = [k for k in anonymous if k not in self._aliases]
         for key, partition in anonymous.items():
             if key not in partitions and key not in cache:

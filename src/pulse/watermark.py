@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pulse.events import Event
 
-__all__ = ["END_MS", "Released", "Watermark"]
+__all__ = ["END_MS", "MergedWatermark", "Released", "Watermark"]
 
 _NEVER = -(2**62)
 END_MS = 2**62
@@ -88,6 +88,10 @@ class Watermark:
         self._idle_since = None
         return before
 
+    def _observe_in(self, stream: str, ts_ms: int) -> int:
+        """`observe`, for an event of `stream` (one watermark: the stream does not matter)."""
+        return self.observe(ts_ms)
+
     def hold(self, event: Event, stream: str, offset: int) -> None:
         """Keep an event until the watermark passes it; `stream`/`offset` say where it was read.
 
@@ -100,7 +104,7 @@ class Watermark:
         >>> w.finish(); [e.ts_ms for e in w.release().events]
         [7000]
         """
-        before = self.observe(event.ts_ms)
+        before = self._observe_in(stream, event.ts_ms)
         if event.ts_ms >= before:
             heapq.heappush(self._held, (event.ts_ms, event.event_id, offset, stream, event))
             return
@@ -147,6 +151,9 @@ class Watermark:
         return self.current_ms
 
     def __getstate__(self) -> dict[str, Any]:
+        return self._state()
+
+    def _state(self) -> dict[str, Any]:
         return {
             "lateness_ms": self.lateness_ms,
             "max_ts_ms": self.max_ts_ms,
@@ -167,3 +174,96 @@ class Watermark:
             out = self._out
             out.events, out.offsets, out.streams, out.late_at = state["out"]
         self._idle_since = None
+
+
+class MergedWatermark(Watermark):
+    """One watermark over several partitions read together, so their events merge in time.
+
+    Each partition keeps its own newest event time; the merged watermark is the
+    lowest of them minus the allowed lateness, over the partitions that are
+    *active* (not idle, not ended): the point before which none of them will bring
+    another event. Held events of every partition are released together in event
+    time, so the sequence the engine applies (and with it the model, which learns
+    across contacts in event time) does not depend on how fetches from the
+    partitions interleave, nor on how many partitions the input has. An event that
+    is within the allowed lateness of its own partition is never late.
+
+    A partition that has caught up (live: idle; replay: ended) stops holding the
+    others back, as in Flink's source idleness; when an idle partition brings events
+    again, those the merged watermark already passed are late. The merged watermark
+    never goes back.
+
+    >>> from pulse.events import Event
+    >>> w = MergedWatermark(1000, ["a", "b"])
+    >>> w.hold(Event("a1", "page_view", 9000, "c1", "c1", None, {}), "a", 0)
+    >>> w.current_ms < 0  # nothing from `b` yet: nothing passes
+    True
+    >>> w.hold(Event("b1", "page_view", 5000, "c2", "c2", None, {}), "b", 0)
+    >>> w.current_ms, [e.event_id for e in w.release().events]
+    (4000, [])
+    >>> w.hold(Event("b2", "page_view", 9500, "c2", "c2", None, {}), "b", 1)
+    >>> w.current_ms, [e.event_id for e in w.release().events]
+    (8000, ['b1'])
+    >>> w.end_partition("b"); w.current_ms  # `a` alone now: its newest is 9000
+    8000
+    >>> w.end_partition("a"); [e.event_id for e in w.release().events]  # all ended
+    ['a1', 'b2']
+    """
+
+    def __init__(self, lateness_ms: int, partitions: list[str]) -> None:
+        super().__init__(lateness_ms)
+        self.newest_ms: dict[str, int] = dict.fromkeys(partitions, _NEVER)
+        """Per partition, its newest event time."""
+        self.resting: set[str] = set()
+        """Partitions that do not hold the others back: idle (live) or ended (replay)."""
+
+    @classmethod
+    def taking_over(cls, old: Watermark, partitions: list[str]) -> MergedWatermark:
+        """A merged watermark resuming one partition's snapshot (from before groups)."""
+        merged = cls(old.lateness_ms, partitions)
+        state = old._state()
+        merged.__setstate__(
+            {**state, "newest": {p: old.max_ts_ms for p in partitions}, "resting": []}
+        )
+        return merged
+
+    def _observe_in(self, stream: str, ts_ms: int) -> int:
+        before = self.current_ms
+        newest = self.newest_ms
+        if ts_ms > newest.get(stream, _NEVER):
+            newest[stream] = ts_ms
+        self.resting.discard(stream)
+        self._idle_since = None
+        self._merge()
+        return before
+
+    def rest(self, partition: str) -> None:
+        """`partition` has caught up: it no longer holds the others back."""
+        if partition not in self.resting:
+            self.resting.add(partition)
+            self._merge()
+
+    def end_partition(self, partition: str) -> None:
+        """`partition` has ended; once all have, the next `release` lets everything go."""
+        self.rest(partition)
+        if self.resting >= self.newest_ms.keys():
+            self.finish()
+
+    def _merge(self) -> None:
+        newest = self.newest_ms
+        active = [ts for name, ts in newest.items() if name not in self.resting]
+        merged = min(active) if active else max(newest.values(), default=_NEVER)
+        if merged > self.max_ts_ms:  # never back: an idle partition's return is late
+            self.max_ts_ms = merged
+
+    def _state(self) -> dict[str, Any]:
+        state = super()._state()
+        state["newest"] = self.newest_ms
+        state["resting"] = sorted(self.resting)
+        return state
+
+    def __setstate__(self, state: dict[str, Any] | tuple[int, int]) -> None:
+        super().__setstate__(state)
+        assert isinstance(state, dict)
+        self.newest_ms = state["newest"]
+        self.resting = set(state["resting"])

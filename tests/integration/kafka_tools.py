@@ -29,10 +29,10 @@ def unique(name: str) -> str:
 def rules_without_model() -> str:
     """The shipped rules with the online model off.
 
-    The model learns at event-time checkpoints taken from whichever partitions a
-    batch holds, so with several partitions what it learns, and so the blended
-    score, depends on how partitions interleave; comparisons across partitionings
-    are only meaningful on the rule points.
+    For several *processes* only: one process merges its partitions in event time
+    (`pulse.watermark.MergedWatermark`), so its model learns the same whatever the
+    partitioning; across processes the trainer takes the others' labels as they
+    arrive, so there comparisons are only meaningful on the rule points.
     """
     return default_rules_path().read_text() + "\nmodel:\n  enabled: false\n"
 

@@ -4,7 +4,8 @@ Each scenario runs `pulse run --kafka ... --recovery-dir` as a real process that
 failpoint (`PULSE_FAILPOINT`, see `pulse.connectors.kafka.faults`) kills with
 SIGKILL at a chosen point, restarts it from the same recovery directory until a
 run finishes, and compares the output topic and the Redis counters with one
-uninterrupted run over the same topic:
+uninterrupted run over the same 4-partition topic, with the shipped rules pack
+(model on: the partitions merge in event time, so the model learns the same):
 
 * `relay.after_produce`: Kafka acknowledged the triggers, the relay's cursor does
   not know it yet (the duplicate window), and no snapshot covers the input;
@@ -28,7 +29,7 @@ from pathlib import Path
 import pytest
 import redis
 from bytewax.testing import run_main
-from kafka_tools import rules_without_model, triggers_on, unique
+from kafka_tools import triggers_on, unique
 from replay_tools import comparable
 
 from pulse.config import RunConfig
@@ -37,7 +38,7 @@ from pulse.connectors.kafka import KafkaSettings
 from pulse.connectors.kafka.produce import produce_lines
 from pulse.events import parse_ts
 from pulse.flow import build_flow
-from pulse.rules import parse_rules
+from pulse.rules import default_rules_path, parse_rules
 from pulse.state import ContactStore, KeyLayout
 from pulse.triggers import Trigger
 
@@ -45,7 +46,8 @@ pytestmark = pytest.mark.integration
 
 CONFIG = GeneratorConfig(contacts=300, events=6000, span_days=120, seed=5)
 UNTIL = "2026-09-01T00:00:00Z"
-BATCH_SIZE = 200
+BATCH_SIZE = 50
+"""Per partition: a fetch takes up to 200 records of the 4 partitions, about 30 batches in all."""
 RUN_DEADLINE_S = 120.0
 """How long one run of the process may take, start-up included."""
 
@@ -53,7 +55,7 @@ RUN_DEADLINE_S = 120.0
 @pytest.fixture(scope="module")
 def rules_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crash") / "rules.yaml"
-    path.write_text(rules_without_model())
+    path.write_text(default_rules_path().read_text())  # the shipped pack: model on
     return path
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from pulse.cli.options import seconds
+from pulse.cli.options import positive_int, seconds
 from pulse.config import RunConfig
 from pulse.connectors.kafka import log_to_stderr
 from pulse.connectors.kafka.settings import PASSWORD_ENV, KafkaSettings
@@ -71,6 +71,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--lag-log-interval", type=seconds(allow_zero=False), default=10.0, metavar="S",
         help="seconds between consumer lag log lines per partition (default 10)",
     )  # fmt: skip
+    group.add_argument(
+        "--kafka-partition-groups", type=positive_int, default=1, metavar="N",
+        help="source partitions the topic's partitions are dealt into, each merged in event "
+        "time (default 1: one; set it to the workers of a cluster to spread the reading)",
+    )  # fmt: skip
 
 
 def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
@@ -101,6 +106,7 @@ def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
         ssl_keyfile=args.ssl_keyfile,
         connect_timeout_s=args.connect_timeout,
         lag_log_interval_s=getattr(args, "lag_log_interval", 10.0),
+        partition_groups=getattr(args, "kafka_partition_groups", 1),
     )
 
 

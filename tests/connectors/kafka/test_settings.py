@@ -106,9 +106,11 @@ def test_environment_configures_a_kafka_run(monkeypatch: pytest.MonkeyPatch) -> 
             "PULSE_KAFKA_STOP_AT_END": "1",
             "PULSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
             "PULSE_KAFKA_SASL_USERNAME": "u",
+            "PULSE_KAFKA_PARTITION_GROUPS": "3",
         }
     )
     assert settings is not None
+    assert settings.partition_groups == 3
     assert (settings.topic, settings.output_topic, settings.dead_letter_topic) == (
         "events",
         "triggers",
@@ -118,6 +120,11 @@ def test_environment_configures_a_kafka_run(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.stop_at_end
     assert client_options(settings)["sasl_plain_password"] == "p"
     assert settings_from_env({}) is None
+
+
+def test_partition_groups_below_one_are_refused() -> None:
+    with pytest.raises(ConfigError, match="partition_groups"):
+        settings_from_env({"PULSE_KAFKA_BOOTSTRAP": "b:9092", "PULSE_KAFKA_PARTITION_GROUPS": "0"})
 
 
 def test_bad_environment_is_a_config_error() -> None:

@@ -102,6 +102,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> KafkaSettings
                 "ssl_keyfile": text("SSL_KEYFILE"),
                 "connect_timeout_s": float(text("CONNECT_TIMEOUT_S") or 30.0),
                 "lag_log_interval_s": float(text("LAG_LOG_INTERVAL_S") or 10.0),
+                "partition_groups": int(text("PARTITION_GROUPS") or 1),
             },
             KafkaSettings,
         )

@@ -1,24 +1,35 @@
-"""The Kafka source: one bytewax partition per Kafka partition, offsets in the snapshot.
+"""The Kafka source: Kafka partitions read in groups, merged in event time, offsets in the snapshot.
 
-Each source partition `topic:N` owns a consumer assigned to Kafka partition N
-(no consumer group: bytewax decides which worker reads which partition, and its
-snapshots hold the offsets). A batch is up to `batch_size` records decoded by
-`BatchBuilder`, so a Kafka partition decodes, dead-letters and tracks its
-watermark exactly like a file: a record that is not an event becomes a
-`Rejected` carrying `topic:N` and its Kafka offset. The snapshot is the next
-offset to read and the watermark, so a restart from the recovery directory
-resumes right after the last snapshot and replays the rest; the engine's
-dedupe on `event_id` makes that replay harmless.
+A source partition is a *group* of Kafka partitions (`topic:0,1,2,3`), read by
+one consumer assigned to them (no consumer group: bytewax decides which worker
+reads which group, and its snapshots hold the offsets). By default one group
+holds every partition of the topic; `partition_groups` (`--kafka-partition-groups`)
+splits them round robin for a cluster of several workers. Within a group one
+`MergedWatermark` holds the events of all its partitions and releases them in
+event time, so the engine applies the same sequence whatever the fetch
+interleaving and however many partitions the topic has: the model, which learns
+across contacts in event time, then learns the same labels at the same
+checkpoints, and a restart gives the same blended scores as an uninterrupted run.
+
+A batch is up to `batch_size` records decoded by `BatchBuilder`, so a Kafka
+partition decodes and dead-letters exactly like a file: a record that is not an
+event becomes a `Rejected` carrying `topic:N` and its Kafka offset. Each Kafka
+partition is its own position stream (`kafka:topic:N`). The snapshot is the next
+offset to read per partition and the watermark with the events it holds, so a
+restart from the recovery directory resumes right after the last snapshot and
+replays the rest; the engine's positions make that replay harmless.
 
 A sample of records also tells whether a contact's events arrive on more than
 one partition (an unkeyed producer): `PartitionSpread` counts those contacts
 and logs one warning saying to key records by contact.
 
-Following the topic (the default), an idle partition advances its watermark
-with the wall clock, as the live file source does, so due timers fire about on
-time with no new events. With `stop_at_end` the source is a replay: each
-partition stops once it has caught up with the end of its Kafka partition,
-and `final_watermark_ms` (`--until`) then fires the timers due before it.
+Following the topic (the default), a partition that brings nothing for the
+allowed lateness (wall time) stops holding the others back, and when all are
+idle the watermark advances with the wall clock, as the live file source does,
+so due timers fire about on time with no new events. With `stop_at_end` the
+source is a replay: a partition ends once it has caught up with the end of its
+Kafka partition, the group once all have, and `final_watermark_ms` (`--until`)
+then fires the timers due before it.
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from pulse.connectors.kafka.settings import KafkaSettings, start_position
 from pulse.connectors.kafka.spread import PartitionSpread
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
-from pulse.watermark import Watermark
+from pulse.watermark import END_MS, MergedWatermark, Watermark
 
 __all__ = ["KafkaResume", "KafkaSource"]
 
@@ -50,17 +61,20 @@ log = logging.getLogger("pulse.kafka")
 _IDLE_S = 0.05
 """Pause before asking an empty partition again: bounds the added latency of a new record."""
 _CALL_TIMEOUT_S = 120.0
+_ALIGN_MS = 60_000
+"""How far (event time) a partition may run ahead of the group's slowest before it pauses."""
 
 
 class KafkaResume(NamedTuple):
-    """What a Kafka source partition snapshots: the next offset to read, and its watermark."""
+    """What a group of Kafka partitions snapshots: per partition the next offset to read,
+    and the merged watermark with the events it holds."""
 
-    offset: int
+    offsets: dict[int, int]
     watermark: Watermark
 
 
 class KafkaSource(FixedPartitionedSource[SourceBatch, KafkaResume]):
-    """Events from a Kafka topic, one source partition (`topic:N`) per Kafka partition.
+    """Events from a Kafka topic, one source partition per group of Kafka partitions.
 
     The constructor asks the broker for the topic's partitions, so an unreachable
     broker (after retrying with backoff for `connect_timeout_s`) or a missing topic
@@ -100,135 +114,222 @@ class KafkaSource(FixedPartitionedSource[SourceBatch, KafkaResume]):
         """Contacts seen on more than one partition (sampled; this process only)."""
 
     def list_parts(self) -> list[str]:
-        """Every Kafka partition of the topic, as `topic:N`."""
-        return [f"{self.settings.topic}:{index}" for index in range(self.partitions)]
+        """The groups of Kafka partitions, as `topic:0,2` (partitions dealt round robin).
+
+        >>> source = KafkaSource.__new__(KafkaSource)
+        >>> source.settings = KafkaSettings(bootstrap="b:9092", topic="t", partition_groups=2)
+        >>> source.partitions = 5
+        >>> source.list_parts()
+        ['t:0,2,4', 't:1,3']
+        """
+        count = min(max(self.settings.partition_groups, 1), self.partitions)
+        groups = [range(first, self.partitions, count) for first in range(count)]
+        return [f"{self.settings.topic}:{','.join(map(str, group))}" for group in groups]
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: KafkaResume | None
-    ) -> _KafkaPartition:
-        """Open partition `topic:N` at its snapshot, or at the configured start."""
-        index = int(for_part.rsplit(":", 1)[1])
-        return _KafkaPartition(self, index, resume_state)
+    ) -> _KafkaGroup:
+        """Open the group `topic:N,M,...` at its snapshot, or at the configured start."""
+        indexes = [int(index) for index in for_part.rsplit(":", 1)[1].split(",")]
+        return _KafkaGroup(self, indexes, resume_state)
 
 
-class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
-    def __init__(self, source: KafkaSource, index: int, resume: KafkaResume | None) -> None:
+class _KafkaGroup(StatefulSourcePartition[SourceBatch, KafkaResume]):
+    def __init__(self, source: KafkaSource, indexes: list[int], resume: KafkaResume | None) -> None:
         self._source = source
-        self._name = f"{source.settings.topic}:{index}"
-        self._tp = TopicPartition(source.settings.topic, index)
-        watermark = resume.watermark if resume is not None else Watermark(source.lateness_ms)
+        topic = source.settings.topic
+        self._name = f"{topic}:{','.join(map(str, indexes))}"
+        self._tps = [TopicPartition(topic, index) for index in indexes]
+        self._names = {tp: f"{topic}:{tp.partition}" for tp in self._tps}
+        self._streams = {tp: f"kafka:{name}" for tp, name in self._names.items()}
+        streams = list(self._streams.values())
+        if resume is not None and not isinstance(resume.offsets, dict):
+            # A snapshot from before groups: one partition, its offset and watermark.
+            resume = KafkaResume({indexes[0]: int(resume.offsets)}, resume.watermark)
+        if resume is None:
+            watermark = MergedWatermark(source.lateness_ms, streams)
+        elif isinstance(resume.watermark, MergedWatermark):
+            watermark = resume.watermark
+        else:
+            watermark = MergedWatermark.taking_over(resume.watermark, streams)
+        self._watermark = watermark
         self._builder = BatchBuilder(self._name, source.decoder, watermark)
-        self._builder.stream = f"kafka:{self._name}"
         self._is_done = False
         self._awake: datetime | None = None
         self._emitted_ms = watermark.current_ms
-        self._highwater: int | None = None
-        self._skip_before_ms: int | None = None
+        self._highwater: dict[TopicPartition, int | None] = {}
+        self._offsets: dict[TopicPartition, int] = {}
+        self._quiet_since: dict[TopicPartition, float] = {}
+        """Live: since when (monotonic) a partition has brought nothing."""
+        self._skip_before_ms: dict[TopicPartition, int] = {}
+        """Started at a time: per partition, skip records before it (see `_skip_early`)."""
         self._lag_logged_s = 0.0
         # Inline loops only run while called: give them time to fetch something.
         self._wait_ms = 0 if source.event_loop == "thread" else 50
         self._loop = acquire_loop(source.event_loop)
         try:
-            self._consumer, self._offset = self._loop.call(self._open(resume), _CALL_TIMEOUT_S)
+            self._consumer, self._offsets = self._loop.call(self._open(resume), _CALL_TIMEOUT_S)
         except BaseException:
             self._loop.release()
             raise
 
-    async def _open(self, resume: KafkaResume | None) -> tuple[AIOKafkaConsumer, int]:
+    async def _open(
+        self, resume: KafkaResume | None
+    ) -> tuple[AIOKafkaConsumer, dict[TopicPartition, int]]:
         settings = self._source.settings
         consumer = await start_consumer(
             settings,
             f"source partition `{self._name}`",
             isolation_level="read_committed",
             auto_offset_reset="earliest",
-            max_poll_records=self._source.batch_size,
+            max_poll_records=self._source.batch_size * len(self._tps),
         )
-        tp = self._tp
+        offsets: dict[TopicPartition, int] = {}
         try:
-            consumer.assign([tp])
+            consumer.assign(self._tps)
             start = start_position(settings)
-            if resume is not None:
-                consumer.seek(tp, resume.offset)
-                origin = "snapshot"
-            elif start == "earliest":
-                await consumer.seek_to_beginning(tp)
-                origin = "earliest"
-            elif start == "latest":
-                await consumer.seek_to_end(tp)
-                origin = "latest"
-            else:
-                found = (await consumer.offsets_for_times({tp: start})).get(tp)
-                # Nothing at or after the time: some brokers say so with timestamp -1.
-                if found is None or found.timestamp < 0:
+            for tp in self._tps:
+                resumed = resume.offsets.get(tp.partition) if resume is not None else None
+                if resumed is not None:
+                    consumer.seek(tp, resumed)
+                    origin = "snapshot"
+                elif start == "earliest":
+                    await consumer.seek_to_beginning(tp)
+                    origin = "earliest"
+                elif start == "latest":
                     await consumer.seek_to_end(tp)
+                    origin = "latest"
                 else:
-                    consumer.seek(tp, found.offset)
-                # Some brokers answer with a record just before the time: skip those.
-                self._skip_before_ms = start
-                origin = f"time {settings.start}"
-            offset: int = await consumer.position(tp)
+                    found = (await consumer.offsets_for_times({tp: start})).get(tp)
+                    # Nothing at or after the time: some brokers say so with timestamp -1.
+                    if found is None or found.timestamp < 0:
+                        await consumer.seek_to_end(tp)
+                    else:
+                        consumer.seek(tp, found.offset)
+                    # Some brokers answer with a record just before the time: skip those.
+                    self._skip_before_ms[tp] = start
+                    origin = f"time {settings.start}"
+                offsets[tp] = await consumer.position(tp)
+                log.info("reading %s from offset %d (%s)", self._names[tp], offsets[tp], origin)
         except KafkaError as exc:
             await consumer.stop()
-            raise ConnectorError(f"cannot position Kafka partition `{self._name}`: {exc}") from exc
+            raise ConnectorError(f"cannot position Kafka partitions `{self._name}`: {exc}") from exc
         except BaseException:
             await consumer.stop()
             raise
-        log.info("reading %s from offset %d (%s)", self._name, offset, origin)
-        return consumer, offset
+        return consumer, offsets
 
-    async def _fetch(self) -> tuple[list[Any], int, int | None]:
-        consumer, tp = self._consumer, self._tp
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        consumer = self._consumer
+        self._align()
         try:
-            batch = await consumer.getmany(
-                tp, timeout_ms=self._wait_ms, max_records=self._source.batch_size
+            batch: dict[TopicPartition, list[Any]] = await consumer.getmany(
+                *self._tps,
+                timeout_ms=self._wait_ms,
+                # `batch_size` per partition, as when each was its own source partition
+                max_records=self._source.batch_size * len(self._tps),
             )
-            position: int = await consumer.position(tp)
+            for tp in self._tps:
+                self._offsets[tp] = await consumer.position(tp)
+                self._highwater[tp] = consumer.highwater(tp)
         except KafkaError as exc:
-            raise ConnectorError(f"reading Kafka partition `{self._name}` failed: {exc}") from exc
-        return batch.get(tp, []), position, consumer.highwater(tp)
+            raise ConnectorError(f"reading Kafka partitions `{self._name}` failed: {exc}") from exc
+        return batch
 
     def next_batch(self) -> list[SourceBatch]:
         if self._is_done:
             raise StopIteration
-        records, position, self._highwater = self._loop.call(self._fetch(), _CALL_TIMEOUT_S)
-        if self._skip_before_ms is not None and records:
-            records = self._skip_early(records)
-        builder, name = self._builder, self._name
-        spread, partition = self._source.spread, self._tp.partition
-        for record in records:
-            if record.value is None:
-                builder.reject("message has no value (null)", b"", name, record.offset)
-            else:
-                builder.add(record.value, name, record.offset)
-                spread.observe(record.value, partition, record.offset)
-        self._offset = position
+        fetched = self._loop.call(self._fetch(), _CALL_TIMEOUT_S)
+        builder, spread = self._builder, self._source.spread
+        has_records = False
+        for tp in sorted(fetched, key=lambda tp: tp.partition):
+            records = fetched[tp]
+            if tp in self._skip_before_ms and records:
+                records = self._skip_early(tp, records)
+            if not records:
+                continue
+            has_records = True
+            self._quiet_since.pop(tp, None)
+            name, partition = self._names[tp], tp.partition
+            builder.stream = self._streams[tp]
+            for record in records:
+                if record.value is None:
+                    builder.reject("message has no value (null)", b"", name, record.offset)
+                else:
+                    builder.add(record.value, name, record.offset)
+                    spread.observe(record.value, partition, record.offset)
         self._log_lag()
-        if records:
+        if self._source.settings.stop_at_end:
+            self._end_caught_up()
+            if self._watermark.released_before_ms >= END_MS:
+                return self._finish()
+        else:
+            self._rest_quiet(fetched)
+        if has_records:
             self._awake = None
             failpoint("source.after_batch")
             return [self._take()]
-        if self._source.settings.stop_at_end and self._is_caught_up():
-            return self._finish()
         self._awake = datetime.now(UTC) + timedelta(seconds=_IDLE_S)
         if not self._source.settings.stop_at_end:
-            builder.watermark.idle()
-            if builder.watermark.current_ms != self._emitted_ms:
+            if self._watermark.resting >= self._watermark.newest_ms.keys():
+                self._watermark.idle()
+            if self._watermark.current_ms != self._emitted_ms:
                 return [self._take()]
         return []
 
-    def _skip_early(self, records: list[Any]) -> list[Any]:
+    def _align(self) -> None:
+        """Pause the partitions that are ahead of the merged watermark, resume the others.
+
+        The merged watermark holds every event after the slowest partition's, so a
+        partition fetched far ahead would only fill the hold (a replay would hold a
+        whole partition): as Flink's watermark alignment does, it waits instead.
+        """
+        limit = self._watermark.current_ms + self._watermark.lateness_ms + _ALIGN_MS
+        newest, resting = self._watermark.newest_ms, self._watermark.resting
+        ahead = [
+            tp
+            for tp, stream in self._streams.items()
+            if stream not in resting and newest.get(stream, limit) > limit
+        ]
+        paused = self._consumer.paused()
+        if ahead and (len(ahead) < len(self._tps)):
+            self._consumer.pause(*(tp for tp in ahead if tp not in paused))
+        back = [tp for tp in paused if tp not in ahead]
+        if back:
+            self._consumer.resume(*back)
+
+    def _end_caught_up(self) -> None:
+        """Replay: a partition at the end of its Kafka partition holds nothing back any more."""
+        for tp in self._tps:
+            if self._is_caught_up(tp):
+                self._watermark.end_partition(self._streams[tp])
+
+    def _rest_quiet(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        """Live: a partition quiet for the allowed lateness (wall time) stops holding back
+        the others; sooner would make its next events late, later would delay timers."""
+        now_s = time.monotonic()
+        quiet_s = self._source.lateness_ms / 1000
+        for tp in self._tps:
+            if fetched.get(tp) or not self._is_caught_up(tp):
+                continue
+            since = self._quiet_since.setdefault(tp, now_s)
+            if now_s - since >= quiet_s:
+                self._watermark.rest(self._streams[tp])
+
+    def _skip_early(self, tp: TopicPartition, records: list[Any]) -> list[Any]:
         """Drop records before the start time, up to the first one at or after it."""
-        start_ms = self._skip_before_ms
+        start_ms = self._skip_before_ms[tp]
         for index, record in enumerate(records):
-            if start_ms is not None and record.timestamp >= start_ms:
-                self._skip_before_ms = None
+            if record.timestamp >= start_ms:
+                del self._skip_before_ms[tp]
                 return records[index:]
         return []
 
-    def _is_caught_up(self) -> bool:
+    def _is_caught_up(self, tp: TopicPartition) -> bool:
         # The fetch's high watermark, not ListOffsets: some brokers answer the latter
         # with the start of the last record batch rather than the end of the log.
-        return self._highwater is not None and self._offset >= self._highwater
+        highwater = self._highwater.get(tp)
+        return highwater is not None and self._offsets[tp] >= highwater
 
     def _take(self) -> SourceBatch:
         batch = self._builder.take()
@@ -237,12 +338,13 @@ class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
 
     def _finish(self) -> list[SourceBatch]:
         self._is_done = True
-        watermark = self._builder.watermark
+        watermark = self._watermark
         watermark.finish()
         final = self._source.final_watermark_ms
         if final is not None and final > watermark.current_ms:
             watermark.max_ts_ms = final + watermark.lateness_ms
-        log.info("%s caught up at offset %d: done", self._name, self._offset)
+        ends = ", ".join(f"{self._names[tp]} at {self._offsets[tp]}" for tp in self._tps)
+        log.info("caught up (%s): done", ends)
         return [self._take()]
 
     def _log_lag(self) -> None:
@@ -250,17 +352,20 @@ class _KafkaPartition(StatefulSourcePartition[SourceBatch, KafkaResume]):
         if now_s - self._lag_logged_s < self._source.settings.lag_log_interval_s:
             return
         self._lag_logged_s = now_s
-        if self._highwater is not None:
-            log.info(
-                "kafka lag %s: %d (offset %d, end %d)",
-                self._name, max(self._highwater - self._offset, 0), self._offset, self._highwater,
-            )  # fmt: skip
+        for tp in self._tps:
+            highwater, offset = self._highwater.get(tp), self._offsets[tp]
+            if highwater is not None:
+                log.info(
+                    "kafka lag %s: %d (offset %d, end %d)",
+                    self._names[tp], max(highwater - offset, 0), offset, highwater,
+                )  # fmt: skip
 
     def next_awake(self) -> datetime | None:
         return self._awake
 
     def snapshot(self) -> KafkaResume:
-        return KafkaResume(self._offset, self._builder.watermark)
+        offsets = {tp.partition: offset for tp, offset in self._offsets.items()}
+        return KafkaResume(offsets, self._watermark)
 
     def close(self) -> None:
         try:
