@@ -10,14 +10,17 @@ how `--state-dir` keeps a run's state for `pulse explain` (`state_server`).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +63,29 @@ def free_port() -> int:
         return port
 
 
+_PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the kernel sends a process when its parent dies."""
+
+
+def _stop_with(parent_pid: int) -> Callable[[], None]:
+    """For `Popen(preexec_fn=...)`: the child gets SIGTERM when `parent_pid` dies, however.
+
+    Runs in the child between fork and exec. If the parent already died (before
+    prctl took effect), the child exits at once instead of running orphaned.
+    """
+
+    def preexec() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return  # no prctl: the server outlives a killed pulse, as before
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
 class PrivateRedis:
     """Starts a redis-server; use as a context manager or call `stop()`."""
 
@@ -91,8 +117,13 @@ class PrivateRedis:
         ]  # fmt: skip
         # Its own session: Ctrl-C in a terminal signals the whole foreground process
         # group, and the server must outlive pulse's clean shutdown, which stops it last.
+        # But not pulse's death: if pulse is killed (even SIGKILL), the kernel stops it.
         self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_stop_with(os.getpid()) if sys.platform == "linux" else None,
         )
         self.pid = self._process.pid
         self._wait_ready(timeout_s)

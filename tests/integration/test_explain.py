@@ -113,3 +113,17 @@ def test_cli_unknown_contact_exits_1(
 ) -> None:
     assert main(["explain", "nobody", "--redis-url", redis_url, "--prefix", prefix]) == 1
     assert "no state for contact `nobody`" in capsys.readouterr().err
+
+
+def test_cli_reads_the_redis_url_from_a_file(
+    client: redis.Redis,
+    redis_url: str,
+    prefix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url_file = tmp_path / "redis-url"
+    url_file.write_text(redis_url + "\n")
+    args = ["explain", "c1", "--redis-url-file", str(url_file), "--prefix", prefix, "--json"]
+    assert main(args) == 0
+    assert orjson.loads(capsys.readouterr().out)["contact"] == "c1"

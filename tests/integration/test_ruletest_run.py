@@ -142,3 +142,18 @@ def test_report_counts_what_each_point_rule_matched_and_flags_the_unexercised(
 
     assert re.search(r"^  add_to_cart +2 in 1 case\(s\), \+16\.0 points", report, re.M), report
     assert re.search(r"^  search +0  <- no case exercises it", report, re.MULTILINE), report
+
+
+def test_cli_runs_the_cases_in_the_redis_a_url_file_names(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url_file = tmp_path / "redis-url"
+    url_file.write_text(redis_url)
+    case = tmp_path / "case.yaml"
+    case.write_text(
+        "start: 2026-01-05T10:00:00Z\ncontact: c1\nuntil: +2h\nevents:\n"
+        "  - {at: +0m, type: add_to_cart, props: {product_id: p1, price: 20.0}}\n"
+        "expect:\n  triggers: [[abandon_cart, c1, +30m]]\n"
+    )
+    assert main(["test", "-q", str(case), "--redis-url-file", str(url_file)]) == 0
+    assert "1 passed" in capsys.readouterr().out

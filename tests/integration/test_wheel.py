@@ -58,7 +58,8 @@ def test_the_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) -> N
         "load_rules(default_rules_path())\n"
         "print(pulse.__file__); print(default_rules_path())\n"
         "docs = r.files('pulse') / '_data' / 'docs'\n"
-        "assert (docs / 'README.md').is_file() and (docs / 'rules-reference.md').is_file()\n"
+        "names = ('README.md', 'rules-reference.md', 'input-formats.md')\n"
+        "assert all((docs / name).is_file() for name in names)\n"
     )
     module, rules = _run([str(python), "-c", probe], elsewhere).stdout.split()
     assert Path(module).is_relative_to(venv) and Path(rules).is_relative_to(venv)

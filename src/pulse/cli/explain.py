@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pulse import windows
-from pulse.cli.options import REDIS_URL_ENV, time_option
+from pulse.cli.options import REDIS_URL_ENV, time_option, url_from_file
 from pulse.errors import ConfigError
 from pulse.redis_server import LAST_RUN_DIR, has_state, state_server
 from pulse.rules import default_rules_path, load_rules
@@ -49,6 +49,9 @@ def add_arguments(explain: argparse.ArgumentParser) -> None:
         help=f"Redis that holds the state (default: {REDIS_URL_ENV}, else --state-dir)",
     )  # fmt: skip
     explain.add_argument(
+        "--redis-url-file", metavar="FILE", help="read the Redis URL from this file"
+    )
+    explain.add_argument(
         "--state-dir", metavar="DIR",
         help=f"without a Redis URL: the state a run kept there (default {LAST_RUN_DIR}, "
         "where `pulse run`/`replay` keep their last run's)",
@@ -72,11 +75,16 @@ def add_arguments(explain: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def kept_state(args: argparse.Namespace) -> Iterator[str]:
-    """The Redis URL to read: `--redis-url`, `PULSE_REDIS_URL`, or a server on `--state-dir`."""
-    url = args.redis_url or os.environ.get(REDIS_URL_ENV)
+    """The Redis URL to read: `--redis-url`, `--redis-url-file`, `PULSE_REDIS_URL`, or a
+    server on `--state-dir`."""
+    url_file = getattr(args, "redis_url_file", None)
+    if args.redis_url and url_file:
+        raise ConfigError("give `--redis-url` or `--redis-url-file`, not both")
+    url = args.redis_url or (url_from_file(url_file) if url_file else None)
+    url = url or os.environ.get(REDIS_URL_ENV)
     if url:
         if args.state_dir:
-            raise ConfigError("give `--redis-url` or `--state-dir`, not both")
+            raise ConfigError("give a Redis URL or `--state-dir`, not both")
         yield url
         return
     data_dir = Path(args.state_dir) if args.state_dir else LAST_RUN_DIR

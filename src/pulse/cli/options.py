@@ -273,21 +273,25 @@ def add_redis_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def url_from_file(path: str) -> str:
+    """The Redis URL in the file `path` (`--redis-url-file`), never echoing its content."""
+    try:
+        url = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        # Not chained: a decode error quotes the file's bytes, the password among them.
+        raise ConfigError(f"cannot read `--redis-url-file` `{path}`: {reason}") from None
+    if not url:
+        raise ConfigError(f"`--redis-url-file` `{path}` is empty")
+    return url
+
+
 def redis_url(args: argparse.Namespace) -> str | None:
     """The Redis URL: `--redis-url`, `--redis-url-file`, `PULSE_REDIS_URL`, or `None` (private)."""
     if args.redis_url and args.redis_url_file:
         raise ConfigError("give `--redis-url` or `--redis-url-file`, not both")
     if args.redis_url_file:
-        try:
-            url = Path(args.redis_url_file).read_text().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            # Not chained: a decode error quotes the file's bytes, the password among them.
-            message = f"cannot read `--redis-url-file` `{args.redis_url_file}`: {reason}"
-            raise ConfigError(message) from None
-        if not url:
-            raise ConfigError(f"`--redis-url-file` `{args.redis_url_file}` is empty")
-        return url
+        return url_from_file(args.redis_url_file)
     if args.redis_url:
         is_flag = getattr(args, "setting_sources", {}).get("redis_url", "flag") == "flag"
         if is_flag and mask_url(args.redis_url) != args.redis_url:

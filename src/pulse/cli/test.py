@@ -29,6 +29,7 @@ def register(commands: Any) -> None:
     )
     test.add_argument("--rules", help="rules file to use wherever a test says `rules: default`")
     test.add_argument("--redis-url", help="Redis to run in; default: a private redis-server")
+    test.add_argument("--redis-url-file", metavar="FILE", help="read the Redis URL from this file")
     test.add_argument("-k", dest="keyword", help="only cases whose id contains this text")
     test.add_argument("-q", "--quiet", action="store_true", help="report failures only")
     test.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report (CI)")
@@ -60,7 +61,10 @@ def _test(args: argparse.Namespace) -> int:
     if not cases and not results:
         raise ConfigError(f"no rule test cases found in {', '.join(map(str, paths))}")
     out = Console(highlight=False)
-    with options.redis(args.redis_url) as url:
+    if args.redis_url and args.redis_url_file:
+        raise ConfigError("give `--redis-url` or `--redis-url-file`, not both")
+    given = options.url_from_file(args.redis_url_file) if args.redis_url_file else args.redis_url
+    with options.redis(given) as url:
         for result in run_cases(cases, url):
             results.append(result)
             if not args.quiet:
