@@ -20,6 +20,10 @@ each trigger arrives. Reported:
   mechanism's own delay; in production the configured lateness adds to it.
 
 Events written in the first `--warmup-seconds` are left out of the percentiles.
+
+`--shape hot` writes dense traffic with a hot contact instead of the journeys
+(`pulse.connectors.traffic`: Zipf, the busiest contact 14 % of all events), to
+show that a busy contact does not hold back everyone else's triggers.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import redis
 
 from harness import machine, percentiles, write_json
 from pulse.connectors.generator import GeneratorConfig, generate_events
+from pulse.connectors.traffic import hot_rows
 from pulse.redis_server import PrivateRedis
 from pulse.rules import default_rules_path
 
@@ -66,13 +71,36 @@ def live_rules(directory: Path, after: str = "2s") -> Path:
     return path
 
 
-def event_heads(rate: int, seconds: float, seed: int, tag: str) -> list[bytes]:
+HOT_SHARE = 0.14
+"""`--shape hot`: the share of all events the busiest contact sends."""
+
+
+def event_heads(
+    rate: int, seconds: float, seed: int, tag: str, shape: str = "journeys"
+) -> list[bytes]:
     """Encoded events without their `ts`: the writer appends the wall time and `}`.
 
     The seeded generator gives the mix of types, contacts and props; its event
     times are dropped, since a live event happens now.
     """
     total = int(rate * seconds)
+    if shape == "hot":
+        rows = hot_rows(
+            contacts=max(total // 10, 100), events=total, start_ms=0, rate_per_s=rate,
+            hot_share=HOT_SHARE, seed=seed, pick_product=lambda rng: rng.randrange(500),
+        )  # fmt: skip
+        return [
+            orjson.dumps(
+                {
+                    "event_id": f"{tag}-{n}",
+                    "type": type_,
+                    "contact_id": f"{tag}-c{ci + 1}",
+                    "props": props,
+                }
+            )[:-1]
+            + b',"ts":'
+            for n, (_, ci, type_, props) in enumerate(rows)
+        ]
     config = GeneratorConfig(contacts=max(total // 10, 100), events=total, seed=seed)
     heads = []
     for n, event in enumerate(generate_events(config)):
@@ -122,10 +150,11 @@ def run_rate(
     batch_size: int = 1000,
     warmup_s: float = 1.0,
     idle_s: float = 4.0,
+    shape: str = "journeys",
 ) -> dict[str, Any]:
     """One live run at a fixed offered rate; returns its latency percentiles."""
-    tag = f"r{rate}"
-    heads = event_heads(rate, seconds, seed, tag)
+    tag = f"r{rate}{shape[0]}"
+    heads = event_heads(rate, seconds, seed, tag, shape)
     total = len(heads)
     reader = StreamReader(redis_url, f"{tag}:triggers")
     reader.start()
@@ -178,6 +207,7 @@ def run_rate(
                 (timers if due_ms < load_end_ms else idle_timers).append(arrived_ms - due_ms)
     return {
         "rate": rate,
+        "shape": shape,
         "seconds": seconds,
         "events": total,
         "achieved_rate": round(achieved),
@@ -259,6 +289,10 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=4.0)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--shape", choices=["journeys", "hot"], nargs="+", default=["journeys"],
+        help="the generated journeys, and/or dense traffic with a hot contact (14 %%)",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="one short, slow run: checks it runs")
     parser.add_argument("--json", help="also write the result as JSON to this file")
     args = parser.parse_args()
@@ -268,22 +302,24 @@ def main() -> int:
     runs = []
     with PrivateRedis() as server, tempfile.TemporaryDirectory() as scratch:
         rules_path = live_rules(Path(scratch))
-        for rate in args.rates:
-            print(f"live: {rate:,} events/s for {args.seconds}s ...", file=sys.stderr)
-            runs.append(
-                run_rate(
-                    rate,
-                    args.seconds,
-                    redis_url=server.url,
-                    rules_path=rules_path,
-                    scratch=Path(scratch),
-                    seed=args.seed,
-                    batch_size=args.batch_size,
-                    warmup_s=args.warmup_seconds,
-                    idle_s=args.idle_seconds,
+        for shape in args.shape:
+            for rate in args.rates:
+                print(f"live: {shape}, {rate:,} events/s for {args.seconds}s", file=sys.stderr)
+                runs.append(
+                    run_rate(
+                        rate,
+                        args.seconds,
+                        redis_url=server.url,
+                        rules_path=rules_path,
+                        scratch=Path(scratch),
+                        seed=args.seed,
+                        batch_size=args.batch_size,
+                        warmup_s=args.warmup_seconds,
+                        idle_s=args.idle_seconds,
+                        shape=shape,
+                    )
                 )
-            )
-            print(f"live: {runs[-1]['immediate_ms']}", file=sys.stderr)
+                print(f"live: {runs[-1]['immediate_ms']}", file=sys.stderr)
     write_json({"benchmark": "live_latency", "machine": machine(), "runs": runs}, args.json)
     return 0
 

@@ -100,7 +100,7 @@ def _targets(merged: dict[str, Any]) -> list[dict[str, Any]]:
             "{:,} events/s",
         )
     )
-    live = {r["rate"]: r for r in merged["live"]}
+    live = {r["rate"]: r for r in merged["live"] if r.get("shape", "journeys") == "journeys"}
     at_20k = live.get(20_000)
     p99 = at_20k["immediate_ms"]["p99"] if at_20k else None
     targets.append(
@@ -292,6 +292,7 @@ def render(merged: dict[str, Any]) -> str:
         out += ["", "## Live latency (`bench/live_latency.py`, `pulse run --live -i -`)", ""]
         out += _table(
             [
+                "traffic",
                 "offered events/s",
                 "achieved",
                 "pulse CPU",
@@ -302,6 +303,7 @@ def render(merged: dict[str, Any]) -> str:
             ],
             [
                 [
+                    r.get("shape", "journeys"),
                     f"{r['rate']:,}",
                     f"{r['achieved_rate']:,}",
                     f"{r['pulse_cpu_s']} s" if "pulse_cpu_s" in r else "-",

@@ -47,7 +47,11 @@ def steps(out: Path, *, smoke: bool, skip: set[str]) -> list[tuple[str, list[str
             ],
             out / "skew.json",
         ),
-        ("live", [PYTHON, str(BENCH / "live_latency.py"), *size], out / "live.json"),
+        (
+            "live",
+            [PYTHON, str(BENCH / "live_latency.py"), "--shape", "journeys", "hot", *size],
+            out / "live.json",
+        ),
     ]  # fmt: skip
     kafka = BENCH / "kafka.py"
     if kafka.exists():
