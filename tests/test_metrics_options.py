@@ -48,12 +48,12 @@ def test_metrics_port_from_the_environment_must_be_a_port(
     assert "`pulse_metrics_port`: expected a port number 0..65535, got `http`" in err.lower()
 
 
-def test_metrics_port_from_the_environment_is_refused_with_several_workers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_metrics_port_from_the_environment_is_the_parents_with_several_workers(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from pulse.cli import build_parser
+    from pulse.cli.options import metrics_port
+
     monkeypatch.setenv("PULSE_METRICS_PORT", "9109")
-    events = tmp_path / "e.jsonl"
-    events.write_text("")
-    status, err = run_status(["replay", str(events), "--workers", "2"], capsys)
-    assert status == 2
-    assert "cannot be used with `PULSE_METRICS_PORT`" in err
+    args = build_parser().parse_args(["replay", "e.jsonl", "--workers", "2"])
+    assert metrics_port(args)[0] == 9109  # served by the parent, labelled by worker

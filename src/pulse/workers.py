@@ -36,6 +36,8 @@ from pulse.config import Part, RunConfig
 from pulse.connectors.files import file_stream_id
 from pulse.connectors.generated import GeneratedSource
 from pulse.errors import ConfigError
+from pulse.metrics import serve_workers
+from pulse.redis_server import free_port
 from pulse.report import RunReport
 from pulse.state import ContactStore, KeyLayout, connect
 
@@ -45,9 +47,11 @@ _POLL_S = 0.2
 _METRICS_PORT_ENV = "PULSE_METRICS_PORT"
 _STOP_WAIT_S = 60.0
 """How long a child stopped by SIGTERM may take to shut down cleanly before SIGKILL."""
-_NOT_PASSED = frozenset({"help", "workers", "part", "sort", "redis_url", "redis_url_file"})
+_NOT_PASSED = frozenset(
+    {"help", "workers", "part", "sort", "redis_url", "redis_url_file", "metrics_port"}
+)
 """Options the parent handles itself: the children get the Redis URL by environment
-(a password in argv shows in `ps`) and the already sorted input."""
+(a password in argv shows in `ps`), the already sorted input, and a metrics port each."""
 
 
 def child_argv(
@@ -129,9 +133,12 @@ def run_workers(
     args: argparse.Namespace,
     config: RunConfig,
     report: RunReport,
+    metrics_port: int | None = None,
 ) -> int:
     """Run `args.workers` children of `command` on `config`'s Redis; print the summary.
 
+    With `metrics_port`, each child serves its metrics on a loopback port of its own and
+    the parent serves them all, labelled by worker, on `metrics_port`.
     Returns 0, or the exit status of the first child that failed.
     """
     count: int = args.workers
@@ -141,18 +148,20 @@ def run_workers(
     )
     before, _ = store.counts()
     env = dict(os.environ, PULSE_REDIS_URL=config.redis_url)
-    if env.pop(_METRICS_PORT_ENV, None):
-        print(
-            f"pulse: {_METRICS_PORT_ENV} is ignored with `--workers`: one port per process",
-            file=sys.stderr,
-        )
+    env.pop(_METRICS_PORT_ENV, None)  # the parent's port: each child gets its own below
+    ports = [free_port() for _ in range(count)] if metrics_port is not None else []
     process_id = os.environ.get("PULSE_PROCESS_ID", "0")
-    with report:
+    with report, contextlib.ExitStack() as stack:
+        if metrics_port is not None:
+            server = stack.enter_context(serve_workers(ports, metrics_port))
+            print(f"pulse: metrics of all workers on port {server.port}", file=sys.stderr)
         children = []
         for index in range(count):
             argv = child_argv(command, parser, args, Part(index, count))
             # Distinct names: each child is its own candidate for the trainer lease.
             env["PULSE_PROCESS_ID"] = f"{process_id}.{index}"
+            if ports:
+                env[_METRICS_PORT_ENV] = str(ports[index])
             children.append(
                 subprocess.Popen([sys.executable, "-m", "pulse.cli", *argv], env=env.copy())
             )

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 from kafka_tools import create_topic, send_raw, unique
 from prometheus_client.parser import text_string_to_metric_families
 
 from pulse.connectors.generator import GeneratorConfig, generate_lines
 from pulse.redis_server import PrivateRedis, free_port
+from pulse.state import KeyLayout
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +97,46 @@ def scrape_until(
                 return scrape
         assert time.monotonic() < deadline, f"no `{ready}` in time\n{body}\n{log.read_text()}"
         time.sleep(0.3)
+
+
+def test_workers_are_served_by_the_parent_labelled_by_worker(
+    own_redis: PrivateRedis, events_file: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "run.log"
+    command = [
+        sys.executable, "-m", "pulse.cli", "run", "--live", "-i", str(events_file),
+        "--quiet", "--redis-url", own_redis.url, "--workers", "2",
+        "--metrics-port", str(port), "--dead-letters", str(tmp_path / "dead.jsonl"),
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        scrape = scrape_until(f"{base}/metrics", process, log, "pulse_triggers_total")
+        # The whole file is read once worker 0 (which keeps them) counted both dead letters,
+        # and every event either worker applied is committed once the counts stop moving.
+        applied = -1.0
+        while total(scrape, "pulse_dead_letters_total", worker="0") < 2 or applied != total(
+            scrape, "pulse_events_total", outcome="applied"
+        ):
+            applied = total(scrape, "pulse_events_total", outcome="applied")
+            time.sleep(0.5)
+            scrape = samples(get(f"{base}/metrics")[1])
+        assert total(scrape, "pulse_worker_up", worker="0") == 1
+        assert total(scrape, "pulse_worker_up", worker="1") == 1
+        by_worker = [
+            total(scrape, "pulse_events_total", outcome="applied", worker=w) for w in ("0", "1")
+        ]
+        assert all(n > 0 for n in by_worker), by_worker  # each worker has its contacts
+        assert total(scrape, "pulse_dead_letters_total", worker="1") == 0
+        stats = redis.Redis.from_url(own_redis.url).hgetall(KeyLayout("pulse").stats)
+        assert sum(by_worker) == int(stats[b"events"])  # the labelled sum is the run's total
+        assert get(f"{base}/healthz") == (200, "ok\n")
+        assert get(f"{base}/readyz") == (200, "ready\n")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 @pytest.fixture

@@ -198,6 +198,13 @@ CONFIG_CASES = {
     ),
     "PULSE_READY_WATERMARK_S": ("replay", "5", lambda args: cli_options.metrics_port(args)[1], 5.0),
     "PULSE_RELOAD_POLL_S": ("run", "0", lambda args: args.reload_poll, 0.0),
+    "PULSE_INPUT_FORMAT": (
+        "replay",
+        "segment",
+        lambda args: cli_options.run_config(args, "r", []).input_format,
+        "segment",
+    ),
+    "PULSE_MAX_REJECTED_SHARE": ("replay", "0.25", lambda args: args.max_rejected_share, 0.25),
 }
 
 

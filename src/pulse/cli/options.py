@@ -240,12 +240,6 @@ def metrics_port(args: argparse.Namespace) -> tuple[int | None, float]:
     from pulse.metrics import metrics_port_from_env, ready_watermark_s_from_env
 
     chosen = args.metrics_port if args.metrics_port is not None else metrics_port_from_env()
-    if chosen is not None and getattr(args, "workers", 1) > 1:
-        # Each worker process would bind the same port.
-        raise ConfigError(
-            f"`--workers {args.workers}` cannot be used with `PULSE_METRICS_PORT` "
-            "(one port per process)"
-        )
     ready_s = args.ready_watermark_s or ready_watermark_s_from_env()
     return chosen, ready_s
 

@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         mark = _dead_letters_size(config.dead_letters_path)
         if args.workers > 1:
             report = RunReport(config)
-            status = run_workers("run", _PARSERS["run"], args, config, report)
+            status = run_workers("run", _PARSERS["run"], args, config, report, port)
             return status or _rejected_status(args, report, mark)
         if args.part is None:
             check_split(config, 1)
@@ -149,7 +149,7 @@ def _replay(args: argparse.Namespace) -> int:
         report = RunReport(config, show_progress=args.part is None)
         mark = _dead_letters_size(config.dead_letters_path)
         if args.workers > 1:
-            status = run_workers("replay", _PARSERS["replay"], args, config, report)
+            status = run_workers("replay", _PARSERS["replay"], args, config, report, port)
             return status or _rejected_status(args, report, mark)
         if args.part is None:
             check_split(config, 1)
@@ -260,10 +260,6 @@ def _check_workers(args: argparse.Namespace, inputs: list[str]) -> None:
             ),
             ("`--recovery-dir`", getattr(args, "recovery_dir", None)),
             ("`--compare`", getattr(args, "compare", None)),
-            (
-                f"{options.setting_name(args, 'metrics_port')} (one port per process)",
-                getattr(args, "metrics_port", None) is not None,
-            ),
         )
         if is_given
     ]

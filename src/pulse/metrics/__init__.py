@@ -11,9 +11,11 @@ registry of its own. `serve` puts them on a small HTTP server on a thread:
     /readyz    200 when Redis answers a PING and, in live runs (`--live`, Kafka), a
                watermark moved within `ready_watermark_s`; else 503 saying why
 
-Labels stay bounded: partitions and trigger names come from the configuration, a
-dead letter's reason is reduced to a fixed category (`reason_category`), never its
-text. The families are listed in the README ("Metrics and health").
+With `--workers N` the parent serves its workers' metrics with a `worker` label
+(`serve_workers`, `pulse.metrics.fanin`). Labels stay bounded: partitions and
+trigger names come from the configuration, a dead letter's reason is reduced to a
+fixed category (`reason_category`), never its text. The families are listed in the README
+("Metrics and health").
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pulse.metrics.serve import (
     ready_watermark_s_from_env,
     serve,
     serve_from_env,
+    serve_workers,
 )
 
 __all__ = [
@@ -50,4 +53,5 @@ __all__ = [
     "reason_category",
     "serve",
     "serve_from_env",
+    "serve_workers",
 ]

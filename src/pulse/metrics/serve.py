@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pulse.config import RunConfig
 from pulse.errors import ConfigError
 from pulse.metrics.collect import DEFAULT_READY_WATERMARK_S, FlowMetrics
+from pulse.metrics.fanin import WorkersMetrics
 
 __all__ = [
     "METRICS_PORT_ENV",
@@ -27,6 +28,7 @@ __all__ = [
     "ready_watermark_s_from_env",
     "serve",
     "serve_from_env",
+    "serve_workers",
 ]
 
 log = logging.getLogger("pulse.metrics")
@@ -68,7 +70,9 @@ Page = Callable[[FlowMetrics], tuple[int, str, bytes]]
 class MetricsServer:
     """The HTTP server of `serve`, running on a daemon thread until `close`."""
 
-    def __init__(self, metrics: FlowMetrics, port: int, pages: dict[str, Page]) -> None:
+    def __init__(
+        self, metrics: FlowMetrics | WorkersMetrics, port: int, pages: dict[str, Page]
+    ) -> None:
         self.metrics = metrics
         handler = type("Handler", (_Handler,), {"metrics": metrics, "pages": pages})
         try:
@@ -101,8 +105,16 @@ def serve(metrics: FlowMetrics, port: int, pages: dict[str, Page] | None = None)
     return server
 
 
+def serve_workers(ports: list[int], port: int) -> MetricsServer:
+    """Serve, on `port`, the metrics and readiness of the worker processes serving on `ports`
+    (`--workers N`: see `pulse.metrics.fanin`)."""
+    server = MetricsServer(WorkersMetrics(ports), port, {})
+    log.info("serving the metrics of %d worker processes on port %d", len(ports), server.port)
+    return server
+
+
 class _Handler(BaseHTTPRequestHandler):
-    metrics: FlowMetrics
+    metrics: FlowMetrics | WorkersMetrics
     pages: dict[str, Page]
     server_version = "pulse"
 
@@ -117,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             problems = metrics.readiness()
             body = ("\n".join(problems) if problems else "ready") + "\n"
             self._send(503 if problems else 200, "text/plain; charset=utf-8", body.encode())
-        elif path in self.pages:
+        elif path in self.pages and isinstance(metrics, FlowMetrics):
             self._send(*self.pages[path](metrics))
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found\n")
