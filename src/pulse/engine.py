@@ -19,9 +19,10 @@ known is applied to the contact it resolves to; an `identify` (or `signup`,
 `alias`, `login`) naming both ids moves the anonymous state into the contact,
 and the alias and the deletion of the anonymous state are part of the batch's
 commit. Aliases are read with the batch's states, in the same round trip, and
-kept in a bounded map. Both happen only within one source partition: an alias
-made on another partition, or an anonymous state whose events come from another
-one, is left alone and counted (`identity:alias_elsewhere`,
+kept in a bounded map. Both happen only within one source partition (a Kafka
+source partition merges its group of Kafka partitions): an alias made on another
+partition, or an anonymous state whose events come from another one, is left
+alone and counted (`identity:alias_elsewhere`,
 `identity:merge_elsewhere`), never merged by a process that does not own it.
 
 The online model learns at event-time checkpoints. When the released events

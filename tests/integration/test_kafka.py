@@ -470,3 +470,42 @@ def test_relay_restarted_behind_the_topic_sends_nothing_twice(
     ids = Counter(t.trigger_id for t in triggers_on(kafka_bootstrap, output))
     assert set(ids) == {f"t{n}" for n in range(50)}
     assert max(ids.values()) == 1
+
+
+def test_identify_merges_an_anonymous_cart_read_from_another_partition(
+    kafka_bootstrap: str, redis_url: str, prefix: str, rules_path: Path, tmp_path: Path
+) -> None:
+    """The anonymous events (keyed by the anonymous id) and the identify (keyed by the
+    contact) sit on different partitions; one source partition reads both in event time,
+    so the identify merges the cart and the reminder goes to the known contact."""
+    topic, output = unique("identity"), unique("identity-triggers")
+    create_topic(kafka_bootstrap, topic, 2)
+
+    def line(n: int, type_: str, minute: int, **ids: str) -> bytes:
+        props = {"product_id": "p1", "price": 20.0} if type_ == "add_to_cart" else {}
+        return orjson.dumps(
+            {
+                "event_id": f"i{n}",
+                "type": type_,
+                "ts": f"2026-01-05T10:{minute:02d}:00Z",
+                **ids,
+                "props": props,
+            }
+        )
+
+    anonymous = [line(1, "product_view", 0, anonymous_id="a1"),
+                 line(2, "add_to_cart", 1, anonymous_id="a1")]  # fmt: skip
+    known = [line(3, "identify", 10, contact_id="c1", anonymous_id="a1")]
+    send_raw(kafka_bootstrap, topic, list(anonymous), partition=0)
+    send_raw(kafka_bootstrap, topic, list(known), partition=1)
+    settings = KafkaSettings(
+        bootstrap=kafka_bootstrap, topic=topic, output_topic=output, stop_at_end=True
+    )
+    run_kafka(settings, redis_url, prefix, rules_path, tmp_path, until="2026-01-05T12:00:00Z")
+
+    fired = triggers_on(kafka_bootstrap, output)
+    carts = [t for t in fired if t.trigger == "abandon_cart"]
+    assert [(t.contact_id, t.decision) for t in carts] == [("c1", "sent")]
+    assert not any(t.contact_id.startswith("anon:") for t in fired)
+    stats, _ = ContactStore(redis.Redis.from_url(redis_url), KeyLayout(prefix)).counts()
+    assert stats.get("identity:alias_elsewhere", 0) == 0
