@@ -8,7 +8,8 @@ within the horizon made positive, or the horizon made negative), it compares:
   (a) rule points alone      the decayed rule points at scoring time
   (b) online model           the model's probability at scoring time (what pulse used),
                              and river's prequential score at learning time
-  (c) blend                  points + weight x probability, as pulse scores
+  (c) blend                  the score as pulse computed it (points until the model is
+                             proven, then the points at the probability's quantile)
   (d) offline reference      a batch logistic regression (scikit-learn) trained on the
                              first half of the labels, tested on the second half
 

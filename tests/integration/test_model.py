@@ -73,9 +73,10 @@ def test_sales_ready_triggers_explain_the_model_part_once_it_is_proven(
     assert proven, "some sales_ready trigger fires with the model in the score"
     for trigger in triggers:
         reason = trigger.reason
-        # score = rule points + the model's part, bounded by `weight` (40) either way.
+        # score = rule points + the model's part; proven, the score is the points at
+        # the model's quantile, so it stays within the points a contact can have.
         assert abs(trigger.score - (reason["points"] + reason["model_points"])) < 0.01
-        assert -40 <= reason["model_points"] <= 40
+        assert 0.0 <= trigger.score <= parse_rules(rules).scoring.total_cap + 0.01
         if reason["model_p"] is None:
             assert reason["model_points"] == 0, "no probability (warm-up): points alone"
     for trigger in proven:

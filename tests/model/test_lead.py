@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 import random
@@ -136,14 +137,50 @@ def test_model_that_learned_nothing_is_not_blended() -> None:
     assert model.blend(30.0, p) == 0.0
 
 
-def test_model_that_beats_points_alone_is_blended_within_its_weight() -> None:
-    spec = ModelSpec(warmup_labels=100, weight=40.0)
-    model = _learned(spec, _examples(3_000, seed=11))
+def _proven() -> LeadModel:
+    model = _learned(ModelSpec(warmup_labels=100), _examples(3_000, seed=11))
     assert model.is_proven, model.quality()
-    with_cart = [0.0] * WIDTH
-    with_cart[POINTS], with_cart[CART] = 60.0, 200.0
-    without = [0.0] * WIDTH
-    without[POINTS] = 60.0
-    lift = model.blend(60.0, model.probability(with_cart))
-    drop = model.blend(60.0, model.probability(without))
-    assert -40 <= drop < lift <= 40
+    return model
+
+
+def test_proven_blend_ranks_contacts_as_the_probability_up_to_the_tiebreak() -> None:
+    model = _proven()
+    scored = []
+    for *_, x in _examples(400, seed=12):
+        p = model.probability(x)
+        assert p is not None
+        scored.append((p, x[POINTS] + model.blend(x[POINTS], p), 50.0 + model.blend(50.0, p)))
+    by_p = sorted(scored)
+    pairs = [(a, b) for a, b in itertools.pairwise(by_p) if a[0] < b[0]]
+    assert len(pairs) > 300
+    assert all(a[2] < b[2] for a, b in pairs), "at equal points: strictly increasing in p"
+    assert all(a[1] < b[1] + 0.01 for a, b in pairs), "points move it by under 0.01"
+
+
+def test_equal_probabilities_are_ordered_by_points_by_less_than_a_hundredth() -> None:
+    model = _proven()
+    low, high = 10.0 + model.blend(10.0, 0.2), 90.0 + model.blend(90.0, 0.2)
+    assert low < high < low + 0.01
+
+
+def test_proven_score_flags_about_as_many_contacts_as_the_points_would() -> None:
+    """Probabilities map onto the points by quantile: a threshold keeps its volume."""
+    model = _proven()
+    fresh = [x for *_, x in _examples(3_000, seed=14)]
+    scores = [x[POINTS] + model.blend(x[POINTS], model.probability(x)) for x in fresh]
+    for threshold in (20.0, 50.0, 80.0):
+        by_points = sum(x[POINTS] >= threshold for x in fresh) / len(fresh)
+        by_score = sum(score >= threshold for score in scores) / len(scores)
+        assert by_score == pytest.approx(by_points, abs=0.1), threshold
+    assert min(scores) >= 0.0 and max(scores) <= 101.0, "within the points seen"
+
+
+def test_the_probability_to_points_map_changes_only_when_the_labels_double() -> None:
+    examples = _examples(1_000, seed=13)
+    model = LeadModel(ModelSpec(warmup_labels=100))
+    anchors = {}
+    for example in examples:
+        model.add_example(example)
+        model.learn_until(example[0] + 1)
+        anchors.setdefault(repr(model.anchor), model.labels)
+    assert sorted(anchors.values()) == [1, 200, 400, 800]

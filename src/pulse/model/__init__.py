@@ -15,11 +15,13 @@ scale a linear model handles; the decayed rule points are one of the features
 Whether the model counts (`blend`): beside it, a one-feature logistic regression
 on the rule points alone learns from the same labels (the *points baseline*).
 Both are scored prequentially (each label predicted before it is learned). The
-model's probability enters the score only once `warmup_labels` were learned and
-its recent log loss beats the baseline's; it is then mapped back onto the points
-scale through the baseline (the points a contact would need for the baseline to
-give that probability), and the difference from the contact's points, bounded
-by `weight`, is the model part. Until then the score is the rule points alone.
+model's probability enters the score only once it is proven: `warmup_labels`
+learned, its probability map taken, and its recent log loss below the baseline's
+(with hysteresis). Then the score is a strictly increasing function of the
+probability alone: the points at the same quantile among the labels' points as the
+probability among their probabilities (a map fixed once it rests on 5,000 labels),
+plus a tie-break under 0.01 points by the contact's points. Until then the score is
+the rule points alone.
 
 Between checkpoints the model does not change, so the scaler and weights are
 folded into one coefficient per feature at each checkpoint: a prediction is a

@@ -17,12 +17,17 @@ from pulse.model.stats import (
     _BINS,
     _CEILING,
     _LOGIT_SPAN,
+    _POINT_BINS,
     _bin,
     _learn_logistic,
     _log_loss,
+    _point_bin,
     _sigmoid,
     auc_from_bins,
+    cumulative,
+    quantile_points,
     squash,
+    tiebreak,
 )
 from pulse.rules import ModelSpec
 
@@ -36,6 +41,15 @@ _RECENT = 1 / 500
 
 _P_FLOOR = 1e-4
 """Probabilities are kept within `[_P_FLOOR, 1 - _P_FLOOR]`."""
+
+_GATE_MARGIN = 0.2
+"""A proven model leaves the score once its recent log loss is this much worse (relative)."""
+
+_MATURE_LABELS = 5_000
+"""The quantile map is re-taken at each doubling of the labels until it rests on this
+many labels, then kept: moving it again would re-rank contacts scored before and
+after (measured: re-mapping when the points' distribution moved cost the blend 0.01
+of ROC AUC on generated journeys, whose points drift as contacts accumulate)."""
 
 _DRIFT_DELTA = 0.005
 _DRIFT_THRESHOLD = 50.0
@@ -82,6 +96,16 @@ class LeadModel:
             intercept_lr=spec.learning_rate,
         )
         self.baseline = [0.0, 0.0]
+        self.window = [[0] * _BINS, [0] * _POINT_BINS]
+        """Histograms, over the labels learned warm since the last anchor, of the
+        model's calibrated log-odds and of `squash(points)`: the next anchor."""
+        self.anchor: list[list[int]] | None = None
+        """The `window` that maps the model's probabilities onto the points by quantile
+        (see `blend`): taken at twice `warmup_labels`, then each time the labels have
+        doubled, until it rests on `_MATURE_LABELS` labels; then kept for the model's
+        life. Between two anchors, the score ranks contacts as the probability does."""
+        self._cdfs: tuple[list[float], list[float]] | None = None
+        self.anchored_at = 0
         self.calibration = [0.0, 1.0]
         self.model_bins = [[0] * _BINS, [0] * _BINS]
         self.baseline_bins = [[0] * _BINS, [0] * _BINS]
@@ -137,20 +161,22 @@ class LeadModel:
     def blend(self, points: float, p: float | None) -> float:
         """The points the model adds to (or takes from) `points`, given its probability `p`.
 
-        0 until the model is proven (warm, and its recent prequential log loss beats
-        the points baseline's). Then: the points at which the baseline gives `p`,
-        minus `points`, bounded by `weight` either way.
+        0 until the model is proven (warm, anchored, and its recent prequential log
+        loss below the points baseline's; once in, until it is 20 % above): the score
+        is the rule points. Once proven, the score (`points` + this) is a strictly
+        increasing function of `p` alone, the points at the same quantile among the
+        labels' points as `p` among their probabilities (over the labels of the
+        `anchor`), plus a tie-break under 0.01 points that grows with `points`. The
+        model already sees the points (a feature): mixing its ranking with theirs
+        again would only weaken it. The quantile map keeps the score in the points'
+        range and spread, so a stage threshold holds about the same share of scored
+        contacts as with points alone, the ones the model ranks highest.
         """
-        if p is None or p <= 0 or not self.is_proven:
+        cdfs = self._cdfs
+        if p is None or p <= 0 or not self.is_proven or cdfs is None:
             return 0.0
         p = min(max(p, _P_FLOOR), 1 - _P_FLOOR)
-        intercept, slope = self.baseline
-        squashed = (math.log(p / (1 - p)) - intercept) / slope
-        # Below the baseline's probability at 0 points the equivalent goes negative (down
-        # to -1): expm1 stays monotone, so the blend keeps the model's ranking there too.
-        equivalent = math.expm1(min(squashed, math.log1p(_CEILING)))
-        weight = self.spec.weight
-        return min(max(equivalent - points, -weight), weight)
+        return quantile_points(math.log(p / (1 - p)), *cdfs) + tiebreak(points) - points
 
     def contributions(self, features: list[float], top: int = 5) -> dict[str, float]:
         """The largest terms of the linear score (log-odds), by feature name."""
@@ -208,8 +234,12 @@ class LeadModel:
             lr = self.spec.learning_rate
             self.skipped += not _learn_logistic(self.baseline, u, bought, lr)
             self.skipped += not _learn_logistic(self.calibration, clipped, bought, lr / 5)
+            if self.is_warm:
+                self.window[0][_bin(z)] += 1
+                self.window[1][_point_bin(u)] += 1
             self.labels += 1
             self.positives += bought
+            self._reanchor()
         if self.skipped > skipped:
             log.warning(
                 "model: %d learn steps skipped (they would have made a weight non-finite)",
@@ -218,6 +248,15 @@ class LeadModel:
         self._compile()
         self.is_changed = self.has_learned = True
         return len(ready)
+
+    def _reanchor(self) -> None:
+        """Take the window as the anchor when it is due (see `anchor`); start a new window."""
+        anchor = self.anchor
+        if anchor is not None and sum(anchor[1]) >= _MATURE_LABELS:
+            return
+        if self.labels >= 2 * max(self.spec.warmup_labels, self.anchored_at):
+            self.anchor, self.anchored_at, self._cdfs = self.window, self.labels, None
+            self.window = [[0] * _BINS, [0] * _POINT_BINS]
 
     def _learn(self, x: dict[str, float], bought: bool) -> None:
         """One SGD step; undone (and counted) if it would leave a non-finite weight."""
@@ -271,6 +310,7 @@ class LeadModel:
             "points_log_loss": round(self.log_loss_sums[1] / n, 4),
             "points_recent_log_loss": round(self.recent_log_loss[1], 4),
             "blended": int(self.is_proven),
+            "anchored_at": self.anchored_at,
             "skipped": self.skipped,
             "drifts": self.drifts,
             "pending_labels": len(self.buffer),
@@ -295,7 +335,14 @@ class LeadModel:
         self._dense = dense
         self._intercept = intercept
         model_loss, baseline_loss = self.recent_log_loss
-        self.is_proven = self.is_warm and self.baseline[1] > 1e-3 and model_loss < baseline_loss
+        anchor = self.anchor
+        if anchor is not None and self._cdfs is None:
+            self._cdfs = cumulative(anchor[0]), cumulative(anchor[1], to_end=False)
+        # Hysteresis: once proven, the model stays in the score until its recent log
+        # loss is clearly (`_GATE_MARGIN`) worse than the baseline's, so two scorers of
+        # about the same loss do not swap with every checkpoint.
+        limit = baseline_loss * (1 + _GATE_MARGIN) if self.is_proven else baseline_loss
+        self.is_proven = self.is_warm and anchor is not None and model_loss < limit
 
     # -- persistence ------------------------------------------------------------
 
@@ -340,6 +387,10 @@ class LeadModel:
             checkpoint_ms=self.checkpoint_ms,
             labels_stream_id=self.labels_stream_id,
             buffer=self.buffer,
+            window=self.window,
+            anchor=self.anchor or [],
+            is_proven=self.is_proven,
+            anchored_at=self.anchored_at,
         )
 
     @staticmethod
@@ -382,6 +433,12 @@ class LeadModel:
             len(saved.model_bins) == len(saved.baseline_bins) == 2
         ):
             problem = f"expected 2 histograms of {_BINS} bins each"
+        elif any(
+            [len(h) for h in hists] != [_BINS, _POINT_BINS]
+            for hists in (saved.window, saved.anchor)
+            if hists
+        ):
+            problem = f"expected quantile histograms of {_BINS} and {_POINT_BINS} bins"
         elif any(len(v) != n for v, n in _sized(saved)):
             problem = "a metric list has the wrong length"
         elif any(len(e[4]) != len(self.vector_names) for e in saved.buffer):
@@ -401,6 +458,13 @@ class LeadModel:
         self.regression.intercept = saved.intercept
         self.regression.optimizer.n_iterations = saved.sgd_steps
         self.baseline = list(saved.baseline)
+        # A model saved before the quantile map existed starts its window now.
+        if saved.window:
+            self.window = [list(b) for b in saved.window]
+        self.anchor = [list(b) for b in saved.anchor] if saved.anchor else None
+        self._cdfs = None
+        self.is_proven = saved.is_proven
+        self.anchored_at = saved.anchored_at
         self.calibration = list(saved.calibration)
         self.model_bins = [list(b) for b in saved.model_bins]
         self.baseline_bins = [list(b) for b in saved.baseline_bins]

@@ -43,6 +43,14 @@ class SavedModel(msgspec.Struct, array_like=True, frozen=True):
     checkpoint_ms: int
     labels_stream_id: str
     buffer: list[tuple[int, str, int, bool, list[float]]]
+    window: list[list[int]] = []
+    """Histograms of log-odds and `squash(points)` since the last anchor."""
+    anchor: list[list[int]] = []
+    """The window as it was at `anchored_at` labels: maps probabilities to points."""
+    anchored_at: int = 0
+    is_proven: bool = False
+    """Whether the model was in the score (the gate has hysteresis: see `LeadModel`)."""
+    """Labels learned when `anchor` was taken (empty and 0 in models saved before it)."""
 
 
 def _format_of(raw: bytes) -> int | None:
