@@ -33,6 +33,7 @@ would have happened had the batch been cut at that event.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import time
@@ -41,6 +42,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from pulse import guardrails
 from pulse.batch import SourceBatch, StreamPosition
 from pulse.contact import ContactState
 from pulse.events import Event, Rejected
@@ -49,6 +51,7 @@ from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.rules import Rules
 from pulse.state import ContactStore, Merge
+from pulse.state.suppression import BatchGuards, batch_guards
 from pulse.training import ModelRole
 from pulse.triggers import Trigger, iso_ms
 
@@ -139,6 +142,8 @@ class Engine:
         self._known_streams: set[str] = set()
         self._marks: dict[str, int] = {}
         """Each partition's latest watermark: model checkpoints wait for the slowest."""
+        self._guards = BatchGuards()
+        """The batch's tombstoned contacts (events skipped) and suppression list entries."""
         self.last_commit_s = 0.0
         """Wall seconds the last batch's commit to Redis took (read by `pulse.metrics`)."""
 
@@ -150,7 +155,8 @@ class Engine:
     def process(self, batches: Iterable[SourceBatch]) -> list[Trigger | Rejected]:
         """Apply batches; returns the fired triggers and every dead letter."""
         try:
-            return self._process(list(batches))
+            # A context of its own: the batch's suppression list (`_load`) ends with it.
+            return contextvars.copy_context().run(self._process, list(batches))
         except BaseException:
             # What the cache holds may be ahead of Redis now: never serve it again.
             self._cache.clear()
@@ -334,6 +340,8 @@ class Engine:
         for partition, contacts in due.items():
             for key in contacts:
                 partitions.setdefault(key, partition)
+        self._guards = batch_guards(self.store.client, self.store.layout, [*partitions, *anonymous])
+        guardrails.SUPPRESSED.set(self._guards.suppressed)
         for key in partitions:
             if key not in states:
                 cached = cache.get(key)
@@ -435,6 +443,9 @@ class Engine:
                 )
                 if checkpoint is not None:
                     self._checkpoint(work, checkpoint)
+            if self._guards.tombstoned and self._is_tombstoned(event):
+                counters["tombstoned"] += 1  # deleted on request: never recreated
+                continue
             if event.anonymous_id is not None:
                 event = self._identify(work, event, batch.partition)
             state = states[event.key]
@@ -447,6 +458,12 @@ class Engine:
             work.dirty.add(event.key)
             work.due_fresh.discard(event.key)
             journey.apply(state, event, work.fired, late_at.get(i, ts) if late_at else ts)
+
+    def _is_tombstoned(self, event: Event) -> bool:
+        dead, anonymous_id = self._guards.tombstoned, event.anonymous_id
+        return event.key in dead or (
+            anonymous_id is not None and anonymous_key(anonymous_id) in dead
+        )
 
     def _identify(self, work: _Work, event: Event, partition: str) -> Event:
         """The event, re-keyed to its contact when its anonymous key has an alias here;

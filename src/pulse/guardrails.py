@@ -3,6 +3,9 @@
 Every trigger passes through `decide` when it fires (`Journey._emit`), and comes
 out with a decision, in this order of checks:
 
+0. `suppressed`, `suppression_list`: an operator put the contact on the suppression
+   list for the trigger's channel, or for `all` (`pulse suppress`; the engine reads
+   the batch's entries from Redis and sets `SUPPRESSED` while it applies the batch);
 1. `suppressed`, `lost`: the contact is marked lost (marketing triggers only);
 2. `suppressed`, `no_address`: the channel needs an address the contact lacks
    (see `has_address`: email, sms and push need one, `crm` and `web` do not);
@@ -19,14 +22,18 @@ out with a decision, in this order of checks:
 
 All of it is event time and pure: consent facts (`apply_consent`) and send
 history (`record_send`) live in the contact's state, each bounded, so a replay
-decides exactly what the live run decided.
+decides exactly what the live run decided; the suppression list is the one outside
+fact, read as it is when the batch runs.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -81,7 +88,14 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):
     """When a `deferred` one may be sent."""
 
 
+SUPPRESSED: ContextVar[Mapping[str, frozenset[str]]] = ContextVar(
+    "SUPPRESSED", default=MappingProxyType({})
+)
+"""Contact -> channels the suppression list blocks (`all`: every one, channel-less
+triggers too), for the batch being applied; set by the engine."""
+
 _SENT = Verdict("sent")
+_LISTED = Verdict("suppressed", "suppression_list")
 _HELD_OUT = Verdict("held_out")
 
 
@@ -187,6 +201,9 @@ def decide(
     is_held_out: bool = False,
 ) -> Verdict:
     """The decision for a trigger firing at `ts_ms` (see the module docstring)."""
+    listed = SUPPRESSED.get().get(key)
+    if listed and ("all" in listed or channel in listed):
+        return _LISTED
     if is_marketing and state.lost:
         return Verdict("suppressed", "lost")
     if channel is not None:
