@@ -44,6 +44,8 @@ COMMANDS = (
     "pulse.cli.explain",
     "pulse.cli.report",
     "pulse.cli.rulesdoc",
+    "pulse.cli.privacy",
+    "pulse.cli.suppress",
 )
 """Command modules, in the order `pulse --help` lists them."""
 

@@ -42,6 +42,12 @@ be found, exported and deleted together. Keys are built by `KeyLayout` only.
     The trainer's lease (owner id, expires).
 `pulse:labels` (stream)
     Labels resolved by loaders, for the trainer.
+`pulse:tombstones` (set)
+    Keyed hashes of the ids `pulse privacy delete` removed (`pulse.state.privacy`);
+    the engine skips their events (`tombstoned`).
+`pulse:suppression` (hash)
+    Contact -> channels it must not be messaged on (`pulse suppress`;
+    `pulse.state.suppression`).
 `pulse:relay:<topic>` (string)
     Kafka trigger relay: the last `pulse:triggers` entry delivered to `<topic>`.
 
