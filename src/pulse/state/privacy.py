@@ -11,8 +11,9 @@ Tombstones (`<prefix>:tombstones`, a set) hold `tombstone_id(prefix, id)`, a key
 BLAKE2b hash, never the raw id: the set can confirm that a given id was deleted, not
 list who was. A hash of a guessable id (an email) can be confirmed by guessing: the
 tombstone is pseudonymous, not anonymous, and is kept only to stop a replay or a
-late event from bringing the person back. The engine asks `tombstoned` for the
-contacts of every batch and skips (and counts, `tombstoned`) their events.
+late event from bringing the person back. The engine checks the contacts of every
+batch (`pulse.state.suppression.batch_guards`, with the suppression list) and skips
+(and counts, `tombstoned`) their events.
 
 Export and delete find aliases, timer indexes and trigger streams with `SCAN` and
 read the streams whole: offline tools, never on the hot path. The model's label
@@ -23,12 +24,14 @@ the model's horizon); they are not edited and age out (see README).
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Collection, Iterator
 from typing import Any
 
 import msgspec
 import redis
 
+from pulse import windows
 from pulse.contact import ContactState, decode_state
 from pulse.identity import decode_alias
 from pulse.state.keys import KeyLayout
@@ -36,8 +39,6 @@ from pulse.state.outbox import _glob_escape, iter_triggers
 from pulse.state.seam import translate
 
 __all__ = ["Privacy", "tombstone_id"]
-
-_ALIAS_SEP = b"\x1f"
 
 
 def tombstone_id(prefix: str, key: str) -> str:
@@ -92,10 +93,10 @@ class Privacy:
         return {
             "contact": contact,
             "aliases": aliases,
-            "states": {k: msgspec.to_builtins(s) for k, s in states.items()},
+            "states": {k: _decoded(s) for k, s in states.items()},
             "traits": {k: _traits(s) for k, s in states.items()},
             "timers": {
-                k: {name: msgspec.to_builtins(t) for name, t in s.timers.items()}
+                k: {name: _named(t) for name, t in s.timers.items()}
                 for k, s in states.items()
                 if s.timers
             },
@@ -124,18 +125,20 @@ class Privacy:
             by_stream.setdefault(stream, []).append(entry_id)
         tombstones = [tombstone_id(layout.prefix, k) for k in keys]
         with translate(f"deleting contact `{key}` failed"):
+            # One key per command: the ids' keys lie in different Redis Cluster slots.
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(*state_keys)
-            pipe.delete(*alias_keys)
+            for name in (*state_keys, *alias_keys):
+                pipe.delete(name)
             for index, members in timer_entries.items():
                 pipe.zrem(index, *members)
             for stream, ids in by_stream.items():
                 pipe.xdel(stream, *ids)
             pipe.sadd(self.tombstones, *tombstones)
-            replies = pipe.execute()
-        states, alias_count = int(replies[0]), int(replies[1])
-        timers = sum(int(n) for n in replies[2 : 2 + len(timer_entries)])
-        triggers = sum(int(n) for n in replies[2 + len(timer_entries) : -1])
+            replies = [int(n) for n in pipe.execute()]
+        n, m = len(keys), len(timer_entries)
+        states, alias_count = sum(replies[:n]), sum(replies[n : 2 * n])
+        timers = sum(replies[2 * n : 2 * n + m])
+        triggers = sum(replies[2 * n + m : -1])
         return {
             "contact": contact,
             "ids": keys,
@@ -158,15 +161,19 @@ class Privacy:
         return contact, sorted(k for k in self._aliases_of(contact) if k != contact)
 
     def _aliases_of(self, contact: str) -> Iterator[str]:
-        """Anonymous keys whose alias names `contact` (a `SCAN` over alias keys)."""
+        """Anonymous keys whose alias names `contact` (a `SCAN` over alias keys, read in
+        pipelined chunks)."""
         head, tail = self.layout.alias("\x00").split("\x00")
         pattern = _glob_escape(head) + "*" + _glob_escape(tail)
-        wanted = contact.encode() + _ALIAS_SEP
         with translate(f"scanning aliases under `{self.layout.prefix}` failed"):
-            for name in self.client.scan_iter(match=pattern, count=1000):
-                raw: Any = self.client.get(name)
-                if raw is not None and (raw == contact.encode() or raw.startswith(wanted)):
-                    yield name.decode()[len(head) : -len(tail)]
+            names = self.client.scan_iter(match=pattern, count=1000)
+            while chunk := list(itertools.islice(names, 1000)):
+                pipe = self.client.pipeline(transaction=False)
+                for name in chunk:
+                    pipe.get(name)
+                for name, raw in zip(chunk, pipe.execute(), strict=True):
+                    if raw is not None and decode_alias(raw).contact == contact:
+                        yield name.decode()[len(head) : -len(tail)]
 
     def _state(self, key: str) -> ContactState | None:
         with translate(f"reading the state of `{key}` failed"):
@@ -200,6 +207,32 @@ class Privacy:
                     trigger = msgspec.json.decode(raw)
                     if isinstance(trigger, dict) and trigger.get("contact_id") in wanted:
                         yield stream, entry_id, trigger
+
+
+def _decoded(state: ContactState) -> dict[str, Any]:
+    """A state with its field names (it is stored `array_like`), counts per window."""
+    named: dict[str, Any] = _named(state)
+    named["counts"] = {
+        type_: dict(zip(windows.WINDOWS_MS, windows.count_all(buckets, state.last_ts), strict=True))
+        for type_, buckets in state.counts.items()
+    }
+    return named
+
+
+def _named(value: Any) -> Any:
+    """`value` as JSON-ready builtins, structs as objects with their field names.
+
+    >>> from pulse.contact import Timer
+    >>> _named({"t": Timer(5, "e1", "rescue")})
+    {'t': {'due_ms': 5, 'episode': 'e1', 'trigger': 'rescue'}}
+    """
+    if isinstance(value, msgspec.Struct):
+        return {f: _named(getattr(value, f)) for f in value.__struct_fields__}
+    if isinstance(value, dict):
+        return {str(k): _named(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_named(v) for v in value]
+    return msgspec.to_builtins(value)
 
 
 def _traits(state: ContactState) -> dict[str, Any]:
