@@ -184,3 +184,25 @@ def test_the_probability_to_points_map_changes_only_when_the_labels_double() -> 
         model.learn_until(example[0] + 1)
         anchors.setdefault(repr(model.anchor), model.labels)
     assert sorted(anchors.values()) == [1, 200, 400, 800]
+
+
+def test_reloaded_proven_model_blends_the_same_even_inside_the_gate_margin() -> None:
+    """The gate has hysteresis, so whether the model is in the score is saved with it."""
+    spec = ModelSpec(warmup_labels=100)
+    model = _learned(spec, _examples(3_000, seed=11))
+    assert model.is_proven
+    baseline_loss = model.recent_log_loss[1]
+    # Inside the margin: a model that is in stays in, one that is out stays out.
+    model.recent_log_loss = [baseline_loss * 1.1, baseline_loss]
+    model._compile()
+    assert model.is_proven
+    restored = LeadModel.loads(model.dumps(), spec)
+    assert restored.is_proven
+    probes = [e[4] for e in _examples(50, seed=2)]
+    assert [restored.blend(x[POINTS], restored.probability(x)) for x in probes] == [
+        model.blend(x[POINTS], model.probability(x)) for x in probes
+    ]
+    model.is_proven = False
+    model._compile()
+    assert not model.is_proven
+    assert not LeadModel.loads(model.dumps(), spec).is_proven
