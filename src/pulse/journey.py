@@ -170,7 +170,7 @@ class Journey:
                 reason = {"event": event.event_id, "returns_to": state.stage}
                 self._emit(out, state, event.key, spec, ts, event.event_id, reason)
         self._check_welcome(state, event, out)
-        self._check_sales_ready(state, event, score_before, points_before, score, out)
+        self._check_sales_ready(state, event, (score_before, points_before), (score, points), out)
 
     def _track_session(self, state: ContactState, event: Event) -> None:
         gap = event.ts_ms - state.last_active_ts
@@ -392,22 +392,31 @@ class Journey:
         self,
         state: ContactState,
         event: Event,
-        score_before: float,
-        points_before: float,
-        score: float,
+        before: tuple[float, float],
+        after: tuple[float, float],
         out: list[Trigger],
     ) -> None:
-        """Fire when the blended score crosses `threshold` upward while armed.
+        """Fire when the blended score crosses `threshold` upward while armed, and the
+        rule points have reached `min_points` (when set).
 
         Re-armed once the lead has cooled: the score before the event below
         `rearm_below`, and its rule points too, so a model probability that moves
-        with every event cannot fire the same hot lead again and again.
+        with every event cannot fire the same hot lead again and again. The points
+        floor keeps a probability peak alone from flagging a contact that has done
+        little: the lead is both likely to buy and engaged.
         """
+        score_before, points_before = before
+        score, points = after
         cooled = max(score_before, points_before)
         for spec in self._sales:
             if not state.sales_ready_armed and cooled < spec.rearm_below:
                 state.sales_ready_armed = True
-            if state.sales_ready_armed and score >= spec.threshold and not state.lost:
+            if (
+                state.sales_ready_armed
+                and score >= spec.threshold
+                and (spec.min_points is None or points >= spec.min_points)
+                and not state.lost
+            ):
                 state.sales_ready_armed = False
                 self._credit("triggers")
                 reason: dict[str, Any] = {"event": event.event_id, "score_before": score_before}

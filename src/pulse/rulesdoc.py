@@ -74,6 +74,7 @@ DESCRIPTIONS: dict[str, str] = {
     "BrowseAbandon.after": "Time after the arming view without an add to cart.",
     "SalesReady.threshold": "Fires when the score crosses this upward.",
     "SalesReady.rearm_below": "Fires again only after the decayed score fell below this.",
+    "SalesReady.min_points": "Rule points the contact must also have (none: the score alone).",
     "Rescue.silent_for": "Silence (no activity of the contact) before it fires.",
     "Rescue.min_events_30d": "Events in the last 30 days that make a contact engaged enough.",
     "Rescue.min_sessions_30d": "Sessions in those 30 days that make a contact engaged enough.",

@@ -238,6 +238,16 @@ def test_rearm_below_above_threshold_is_reported() -> None:
     assert "at `$.triggers[0].rearm_below` (line 4)" in message
 
 
+def test_min_points_above_threshold_is_reported() -> None:
+    text = (
+        "triggers:\n  - kind: sales_ready\n    threshold: 30\n    rearm_below: 20\n"
+        "    min_points: 45\n"
+    )
+    message = only_problem(text)
+    assert "`min_points` (45.0) must be between 0 and `threshold` (30.0)" in message
+    assert "at `$.triggers[0].min_points` (line 5)" in message
+
+
 def test_rearm_below_equal_to_threshold_is_accepted() -> None:
     text = "triggers:\n  - kind: sales_ready\n    threshold: 30\n    rearm_below: 30\n"
     (spec,) = parse_rules(text).triggers

@@ -140,6 +140,14 @@ def check_consistency(
                     f"`rearm_below` ({spec.rearm_below}) is above `threshold` ({spec.threshold})",
                     f"{path}.rearm_below",
                 )
+            case SalesReady() if spec.min_points is not None and not (
+                0 <= spec.min_points <= spec.threshold
+            ):
+                problems.add(
+                    f"`min_points` ({spec.min_points}) must be between 0 and "
+                    f"`threshold` ({spec.threshold})",
+                    f"{path}.min_points",
+                )
             case BrowseAbandon() if spec.min_views < 1:
                 problems.add("`min_views` must be at least 1", f"{path}.min_views")
             case AbandonCart():

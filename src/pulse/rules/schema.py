@@ -136,10 +136,15 @@ class BrowseAbandon(_Trigger, frozen=True, tag="browse_abandon"):
 
 
 class SalesReady(_Trigger, frozen=True, tag="sales_ready"):
-    """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`."""
+    """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`.
+
+    With `min_points`, the contact's rule points must also have reached it: a model
+    probability peak alone does not flag a contact that has done little.
+    """
 
     threshold: float = 60.0
     rearm_below: float = 40.0
+    min_points: float | None = None
 
 
 class Rescue(_Trigger, frozen=True, tag="rescue"):
