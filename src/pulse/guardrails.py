@@ -8,7 +8,8 @@ out with a decision, in this order of checks:
    the batch's entries from Redis and sets `SUPPRESSED` while it applies the batch);
 1. `suppressed`, `lost`: the contact is marked lost (marketing triggers only);
 2. `suppressed`, `no_address`: the channel needs an address the contact lacks
-   (see `has_address`: email, sms and push need one, `crm` and `web` do not);
+   (see `has_address`: email, sms and push need one, `crm` a known person, `web`
+   nothing);
 3. `suppressed`, `unsubscribed` / `consent_withdrawn` / `hard_bounce` /
    `spam_complaint` / `no_consent`: consent for the channel is withdrawn (see
    `consent_block`);
@@ -120,11 +121,18 @@ def has_address(state: ContactState, key: str, channel: str) -> bool:
     >>> has_address(ContactState(has_email=False), "c1", "email")
     False
     >>> has_address(ContactState(), "c1", "sms"), has_address(ContactState(), "anon:a", "crm")
-    (False, True)
+    (False, False)
+    >>> has_address(ContactState(), "anon:a", "web"), has_address(ContactState(), "c1", "crm")
+    (True, True)
+
+    A sales hand-off (`crm`) needs a person sales can reach: a known contact, or an
+    anonymous one whose traits gave an email or a phone.
     """
+    is_known = not is_anonymous(key)
+    if channel == "crm":
+        return is_known or state.has_email is True or state.has_phone is True
     if channel not in ADDRESS_CHANNELS:
         return True
-    is_known = not is_anonymous(key)
     if channel == "email":
         return state.has_email is True or (is_known and state.has_email is None)
     if channel == "sms":

@@ -26,6 +26,7 @@ import msgspec
 from pulse.contact import ContactState, Timer
 from pulse.guardrails import is_anonymous, zone
 from pulse.labels import LABEL_SLOT
+from pulse.lift import ATTRIBUTION_SLOT
 from pulse.rules import Scoring
 from pulse.scoring import decay_factor
 from pulse.windows import compact
@@ -166,6 +167,9 @@ def merge_states(into: ContactState, anon: ContactState, scoring: Scoring) -> No
     into.welcomed = into.welcomed or anon.welcomed
     for name, episode in anon.fired.items():
         into.fired.setdefault(name, episode)
+    # Open goal windows move too, so the known contact's purchase converts them; each
+    # side is within the cap, so the union stays bounded (no new one opens past the cap).
+    into.attributions = sorted(into.attributions + anon.attributions, key=lambda a: a.due_ms)
     _merge_timers(into, anon, episode_map)
     keep = max(len(into.pending), len(anon.pending))
     into.pending = sorted(into.pending + anon.pending, key=lambda v: v[0])[-keep:] if keep else []
@@ -235,8 +239,9 @@ def _merge_timers(into: ContactState, anon: ContactState, episodes: dict[str, st
         mine = into.timers.get(slot)
         if mine is None:
             into.timers[slot] = timer
-        elif slot == LABEL_SLOT:
-            # The label horizon of the oldest pending vector comes first.
+        elif slot in (LABEL_SLOT, ATTRIBUTION_SLOT):
+            # The oldest pending vector's label horizon, and the oldest goal window's end,
+            # come first.
             into.timers[slot] = mine if mine.due_ms <= timer.due_ms else timer
         elif timer.due_ms > mine.due_ms:
             # The later arming wins, as a newer add re-arms a reminder.

@@ -62,7 +62,7 @@ PASSIVE_TYPES = frozenset({"email_sent", "email_bounced", "spam_complaint"})
 counted, never a session, a return from `lost` or the end of a silence."""
 
 _HISTORY = 10
-ATTRIBUTION_SLOT = "attribution"
+ATTRIBUTION_SLOT = lift.ATTRIBUTION_SLOT
 """The timer slot that closes a contact's oldest goal window (see `Journey._attribute`)."""
 _HOUR_MS = 3_600_000
 

@@ -36,6 +36,7 @@ from statistics import NormalDist
 import msgspec
 
 __all__ = [
+    "ATTRIBUTION_SLOT",
     "TIMING_BUCKETS",
     "Arm",
     "LiftRow",
@@ -61,6 +62,8 @@ TIMING_BUCKETS: tuple[tuple[str, int], ...] = (
 later ones (a goal window longer than 7 days) count as `within_later`."""
 
 PREFIX = "lift:"
+ATTRIBUTION_SLOT = "attribution"
+"""The contact timer slot that closes its oldest open goal window (the earliest due)."""
 
 
 def lift_key(trigger: str, variant: str, arm: str, metric: str) -> str:
