@@ -71,6 +71,10 @@ _DISORDER_SHARE = 0.1
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
+MAX_HEADER_BYTES = 1 << 16
+"""The longest CSV header row looked at (a Snowplow export's is about 3 KiB)."""
+
+
 class BatchBuilder:
     """Decodes raw lines into one `SourceBatch`, keeping the watermark current.
 
@@ -224,9 +228,23 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
         self._offset = offset
         self._line = line
         try:
+            self._note_header(offset)
             self._file.seek(offset)
         except _GZIP_ERRORS as exc:
             self._broken(exc)
+
+    def _note_header(self, offset: int) -> None:
+        """A CSV export's header row gives the columns of every row after it: read it
+        even when resuming mid-file (`FormatDecoder.note_header`), and say so once."""
+        decoder = self._source.decoder
+        if not isinstance(decoder, FormatDecoder):
+            return
+        first = self._file.readline(MAX_HEADER_BYTES)
+        if decoder.note_header(first):
+            columns = len(decoder.csv_columns or ())
+            log.info("%s: a Snowplow CSV export (%d columns in its header)", self._path, columns)
+        if offset == 0:
+            self._file.seek(0)
 
     def _readline(self, limit: int) -> bytes:
         """The next line (up to `limit` bytes); b"" at the end or past corrupt gzip data."""

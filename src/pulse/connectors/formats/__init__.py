@@ -4,7 +4,8 @@
     pulse     pulse's own JSON only (README, Event format)
     segment   Segment / RudderStack spec envelopes (`segment.py`)
     ga4       GA4 Measurement Protocol bodies and BigQuery export rows (`ga4.py`)
-    snowplow  Snowplow enriched events, TSV or JSON layout (`snowplow.py`)
+    snowplow  Snowplow enriched events, TSV or JSON layout (`snowplow.py`), or a
+              warehouse export as CSV with a header row
 
 `line_decoder` gives the decoder a source uses. With `pulse`, it is the plain
 `EventDecoder`: nothing changes. Otherwise it is a `FormatDecoder`, an `EventDecoder`
@@ -14,6 +15,13 @@ whose `decode` is still pulse's fast path and whose `decode_vendor` reads the re
 under `auto`. Detection (`detect`) looks at the line's first byte (a TSV line is not
 JSON) and at the top-level keys of the object, never at its values' depth.
 
+A Snowplow warehouse export in CSV (the atomic-events table with its context
+columns, e.g. dbt-snowplow's seeds) starts with a header row: `FormatDecoder` takes
+the columns from it (`note_header`; the file source also hands it the first line of
+a file it resumes mid-way, so a restart still knows them) and reads each following
+row with the `csv` module as a JSON-layout object. The header itself is no event and
+no dead letter: the file source logs it once.
+
 A vendor line may give several events (a Measurement Protocol body with several
 events, a cart change with several items); a malformed one is one dead letter whose
 reason names the vendor field, e.g. ``Expected a number, got `"abc"` - at
@@ -22,6 +30,8 @@ reason names the vendor field, e.g. ``Expected a number, got `"abc"` - at
 
 from __future__ import annotations
 
+import csv
+import logging
 from typing import Any, Literal, get_args
 
 import orjson
@@ -32,7 +42,16 @@ from pulse.connectors.formats.snowplow import decode_snowplow_json, decode_snowp
 from pulse.errors import EventError
 from pulse.events import MAX_LINE_BYTES, Event, EventDecoder
 
-__all__ = ["FORMATS", "FormatDecoder", "InputFormat", "detect", "line_decoder"]
+__all__ = [
+    "FORMATS",
+    "FormatDecoder",
+    "InputFormat",
+    "detect",
+    "is_snowplow_csv_header",
+    "line_decoder",
+]
+
+log = logging.getLogger(__name__)
 
 InputFormat = Literal["auto", "pulse", "segment", "ga4", "snowplow"]
 FORMATS: tuple[str, ...] = get_args(InputFormat)
@@ -74,6 +93,26 @@ def is_tsv(raw: bytes) -> bool:
     return raw[:1] != b"{" and b"\t" in raw
 
 
+_CSV_HEADER_COLUMNS = (b"event_id", b"collector_tstamp")
+"""Columns every Snowplow atomic-events export has."""
+
+
+def is_snowplow_csv_header(raw: bytes) -> bool:
+    """Whether a line is the header row of a Snowplow warehouse export in CSV.
+
+    >>> is_snowplow_csv_header(b"app_id,platform,collector_tstamp,event,event_id\r\n")
+    True
+    >>> is_snowplow_csv_header(b'{"event_id": "e1", "collector_tstamp": "x"}')
+    False
+    """
+    return (
+        raw[:1] not in (b"{", b"[")
+        and b"\t" not in raw
+        and b"," in raw
+        and all(column in raw for column in _CSV_HEADER_COLUMNS)
+    )
+
+
 class FormatDecoder(EventDecoder):
     """pulse's decoder plus the vendor layouts of `input_format` (`auto`: all of them)."""
 
@@ -87,6 +126,30 @@ class FormatDecoder(EventDecoder):
         self.input_format = input_format
         self.is_pulse_first = input_format == "auto"
         """Whether sources try pulse's own decoder (`decode`) before `decode_vendor`."""
+        self.csv_columns: list[str] | None = None
+        """The columns of the Snowplow CSV export being read (from its header row)."""
+
+    def note_header(self, raw: bytes) -> bool:
+        """Take `raw` as a CSV header row if it is one (Snowplow only); whether it was."""
+        if self.input_format not in ("auto", "snowplow") or not is_snowplow_csv_header(raw):
+            return False
+        (columns,) = csv.reader([raw.decode("utf-8", errors="replace")])
+        self.csv_columns = [column.strip() for column in columns]
+        return True
+
+    def _csv_row(self, raw: bytes) -> dict[str, Any]:
+        """A CSV data row as the JSON-layout object its header describes."""
+        assert self.csv_columns is not None
+        try:
+            (row,) = csv.reader([raw.decode("utf-8")])
+        except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+            raise EventError(f"Snowplow CSV row is malformed: {exc}") from None
+        if len(row) != len(self.csv_columns):
+            raise EventError(
+                f"Snowplow CSV row has {len(row)} fields, the header {len(self.csv_columns)}"
+            )
+        pairs = zip(self.csv_columns, row, strict=True)
+        return {name: value for name, value in pairs if value != ""}
 
     def decode_vendor(self, raw: bytes, pulse_error: EventError | None = None) -> list[Event]:
         """The events of one vendor line, or `EventError` naming what is wrong.
@@ -95,6 +158,15 @@ class FormatDecoder(EventDecoder):
         the reason given when the line is no vendor layout either.
         """
         chosen = self.input_format
+        if chosen in ("auto", "snowplow") and raw[:1] != b"{" and not is_tsv(raw):
+            if self.note_header(raw):
+                return []  # a header row: no event (the file source says it once)
+            if self.csv_columns is not None:
+                self.precheck(raw)
+                try:
+                    return decode_snowplow_json(self._csv_row(raw), self)
+                except EventError as exc:
+                    raise _named(exc, "Snowplow CSV") from None
         if pulse_error is not None and raw[:1] != b"{" and not is_tsv(raw):
             raise pulse_error  # neither an object nor a TSV record: pulse's reason stands
         self.precheck(raw)
