@@ -100,7 +100,7 @@ _CSV_HEADER_COLUMNS = (b"event_id", b"collector_tstamp")
 def is_snowplow_csv_header(raw: bytes) -> bool:
     """Whether a line is the header row of a Snowplow warehouse export in CSV.
 
-    >>> is_snowplow_csv_header(b"app_id,platform,collector_tstamp,event,event_id\r\n")
+    >>> is_snowplow_csv_header(b"app_id,platform,collector_tstamp,event,event_id\\r\\n")
     True
     >>> is_snowplow_csv_header(b'{"event_id": "e1", "collector_tstamp": "x"}')
     False
