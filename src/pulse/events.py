@@ -187,7 +187,7 @@ class EventDecoder:
         try:
             wire = self._decoder.decode(raw)
         except msgspec.DecodeError as exc:
-            raise EventError(str(exc)) from exc
+            raise EventError(_decode_problem(raw, exc)) from exc
         except UnicodeDecodeError as exc:  # msgspec 0.22 lets this one through
             raise EventError(_invalid_utf8(raw, exc)) from exc
         except RecursionError as exc:  # `_check_depth` should have refused it first
@@ -273,6 +273,21 @@ def _check_depth(raw: bytes) -> None:
                 )
         else:
             depth -= 1
+
+
+def _decode_problem(raw: bytes, exc: msgspec.DecodeError) -> str:
+    """msgspec's message, with the offending bytes and offset when it is bad UTF-8.
+
+    msgspec 0.23 says only "Invalid UTF-8 encoded string"; Python's own decoder
+    finds where.
+    """
+    message = str(exc)
+    if "UTF-8" in message:
+        try:
+            raw.decode()
+        except UnicodeDecodeError as found:
+            return _invalid_utf8(raw, found)
+    return message
 
 
 def _invalid_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
