@@ -31,6 +31,7 @@ import redis
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import EventError
 from pulse.events import EventDecoder
+from pulse.facts import compact, is_duplicate
 from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.redis_server import PrivateRedis
@@ -73,7 +74,7 @@ class NaiveRunner:
                 self._checkpoint(ts)
             state = self._read(event.key)
             stage_before = state.stage if state.last_ts else None
-            if self.journey.is_duplicate(state, event):
+            if is_duplicate(state, event):
                 self.counters["duplicates"] += 1
                 continue
             late = i in released.late_at
@@ -122,7 +123,7 @@ class NaiveRunner:
         fired: list[Trigger],
         counters: Counter[str],
     ) -> None:
-        self.journey.compact(state)
+        compact(state)
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.layout.contact(key), encode_state(state), ex=DEFAULT_STATE_TTL_S)
         due = state.next_due_ms()

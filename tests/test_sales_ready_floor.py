@@ -8,26 +8,61 @@ hence this test of the rule itself, with the score and points given.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pulse.contact import ContactState
 from pulse.events import Event
-from pulse.journey import Journey
 from pulse.rules import parse_rules
-from pulse.triggers import Trigger
+from pulse.triggers import SalesReady, TriggerSpecBase
+from pulse.triggers.base import Reason
+from pulse.triggers.sales_ready import KIND
 
-RULES = """
+RULES = parse_rules("""
 model: {enabled: false}
 triggers:
   - {kind: sales_ready, threshold: 60, rearm_below: 40, min_points: 30, channel: crm}
-"""
+""")
 
 
-def fire(score: float, points: float) -> list[Trigger]:
-    journey = Journey(parse_rules(RULES))
-    state = ContactState(sales_ready_armed=True)
+class RecordingStep:
+    """The journey as the kind sees it (`pulse.triggers.base.Step`), with the score facts
+    given and the emitted triggers recorded."""
+
+    def __init__(self, score: float, points: float) -> None:
+        self.rules, self.model, self.skipped = RULES, None, Counter[str]()
+        self.is_back, self.features = False, None
+        self.score_before = self.points_before = 10.0
+        self.score_after, self.points_after = score, points
+        self.emitted: list[tuple[str, str]] = []
+
+    def emit(
+        self,
+        state: ContactState,
+        key: str,
+        spec: TriggerSpecBase,
+        ts: int,
+        episode: str,
+        reason: Reason,
+        *,
+        memory: str = "",
+    ) -> bool:
+        self.emitted.append((spec.name, key))
+        return True
+
+    def credit(self, what: str) -> None:
+        pass
+
+    def set_stage(self, state: ContactState, ts: int, stage: str) -> None:
+        state.stage = stage
+
+
+def fire(score: float, points: float) -> list[tuple[str, str]]:
+    (spec,) = RULES.triggers
+    assert isinstance(spec, SalesReady)
+    step = RecordingStep(score, points)
     event = Event("e1", "page_view", 1_000, "c1", "c1", None, {})
-    out: list[Trigger] = []
-    journey._check_sales_ready(state, event, (10.0, 10.0), (score, points), out)
-    return out
+    KIND.after_scoring(step, spec, ContactState(sales_ready_armed=True), event)
+    return step.emitted
 
 
 def test_a_score_over_the_threshold_with_few_points_does_not_fire() -> None:
@@ -35,5 +70,4 @@ def test_a_score_over_the_threshold_with_few_points_does_not_fire() -> None:
 
 
 def test_a_score_over_the_threshold_with_enough_points_fires() -> None:
-    (trigger,) = fire(score=75.0, points=30.0)
-    assert trigger.trigger == "sales_ready" and trigger.contact_id == "c1"
+    assert fire(score=75.0, points=30.0) == [("sales_ready", "c1")]

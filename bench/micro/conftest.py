@@ -20,6 +20,7 @@ import pytest
 from pulse.connectors.generator import GeneratorConfig, generate_events, generate_lines
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.events import Event
+from pulse.facts import compact, is_duplicate
 from pulse.journey import Journey
 from pulse.model import LeadModel
 from pulse.redis_server import PrivateRedis
@@ -75,10 +76,10 @@ def state_blobs(rules: Rules) -> dict[str, bytes]:
     fired: list[Trigger] = []
     for event in generate_events(_HISTORY):
         state = states.setdefault(event.key, ContactState())
-        if not journey.is_duplicate(state, event):
+        if not is_duplicate(state, event):
             journey.apply(state, event, fired)
     for state in states.values():
-        journey.compact(state)
+        compact(state)
     return {key: encode_state(state) for key, state in states.items()}
 
 

@@ -14,6 +14,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.events import Event
+from pulse.facts import is_duplicate
 from pulse.journey import Journey
 from pulse.rules import Rules
 from pulse.triggers import Trigger
@@ -36,7 +37,7 @@ def _busy_state(journey: Journey, events_last_hour: int) -> tuple[ContactState, 
     step = _HOUR_MS // events_last_hour
     for n in range(events_last_hour):
         event = _event(n, _START_MS + n * step)
-        if not journey.is_duplicate(state, event):
+        if not is_duplicate(state, event):
             journey.apply(state, event, fired)
     return state, events_last_hour
 
@@ -63,7 +64,7 @@ def test_one_more_event_for_a_contact(
     benchmark.extra_info["state_bytes"] = len(blob)
 
     def one_more(state: ContactState) -> int:
-        if not journey.is_duplicate(state, event):
+        if not is_duplicate(state, event):
             journey.apply(state, event, fired)
         return state.last_ts
 

@@ -1,4 +1,4 @@
-"""Trigger decisions: `Journey.is_duplicate` + `Journey.apply` over a realistic batch."""
+"""Trigger decisions: `is_duplicate` + `Journey.apply` over a realistic batch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from conftest import new_model
 from pulse.contact import ContactState, decode_state
 from pulse.events import Event
+from pulse.facts import compact, is_duplicate
 from pulse.journey import Journey
 from pulse.rules import Rules
 from pulse.triggers import Trigger
@@ -19,10 +20,10 @@ def _apply_batch(journey: Journey, states: dict[str, ContactState], events: list
     fired: list[Trigger] = []
     for event in events:
         state = states.setdefault(event.key, ContactState())
-        if not journey.is_duplicate(state, event):
+        if not is_duplicate(state, event):
             journey.apply(state, event, fired)
     for state in states.values():
-        journey.compact(state)
+        compact(state)
     return len(fired)
 
 

@@ -66,7 +66,7 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """Newest event time applied; the dedupe horizon and recency are measured from it."""
     recent_ids: list[int] = []
     """Fingerprints of the contact's newest event ids, oldest first (see
-    `Journey.is_duplicate`; states written before 2026-11 also hold times here, which
+    `pulse.facts.is_duplicate`; states written before 2026-11 also hold times here, which
     match no fingerprint and leave the ring as it turns)."""
     counts: dict[str, list[int]] = {}
     """Per event type, age-graded buckets (see `pulse.windows`)."""

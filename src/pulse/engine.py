@@ -46,6 +46,7 @@ from pulse import guardrails
 from pulse.batch import SourceBatch, StreamPosition
 from pulse.contact import ContactState
 from pulse.events import Event, Rejected
+from pulse.facts import is_duplicate
 from pulse.identity import Alias, anonymous_key, is_anonymous, merge_key, merge_states
 from pulse.journey import Journey
 from pulse.model import LeadModel
@@ -449,7 +450,7 @@ class Engine:
             if event.anonymous_id is not None:
                 event = self._identify(work, event, batch.partition)
             state = states[event.key]
-            if journey.is_duplicate(state, event):
+            if is_duplicate(state, event):
                 counters["duplicates"] += 1
                 continue
             counters["events"] += 1

@@ -1,6 +1,7 @@
 """The rules reference (`docs/rules-reference.md`), generated from the rules schema.
 
-Field names, types and defaults come from the msgspec structs in `pulse.rules`;
+Field names, types and defaults come from the msgspec structs in `pulse.rules`
+and, for triggers, from each kind's spec in the registry `pulse.triggers.KINDS`;
 descriptions from the docstrings written under their fields there, else from
 `DESCRIPTIONS` below; examples from `EXAMPLES`, else from the default. A test
 fails when the committed reference differs from what `render_reference`
@@ -21,6 +22,7 @@ import msgspec
 
 from pulse.duration import format_duration
 from pulse.rules import schema
+from pulse.triggers import KINDS, TriggerSpecBase
 
 __all__ = ["DESCRIPTIONS", "EXAMPLES", "missing_descriptions", "render_reference"]
 
@@ -62,24 +64,10 @@ DESCRIPTIONS: dict[str, str] = {
         "the horizon passing makes it negative."
     ),
     "ModelSpec.max_pending": "Most feature vectors a contact keeps waiting for their label.",
-    "_Trigger.kind": "What the trigger does (the sections below).",
-    "_Trigger.name": "Its name in the output; unique. Defaults to the kind.",
-    "_Trigger.channel": "Routing hint copied to the trigger (`email`, `crm`, ...).",
-    "_Trigger.enabled": "`false` turns the trigger off (and `pulse check` warns).",
-    "Welcome.event": "The event type whose first occurrence fires it.",
-    "AbandonCart.after": "Silence after the last `add_to_cart` before it fires.",
-    "AbandonCart.min_cart_value": "Carts worth less than this at the due time do not fire.",
-    "AbandonCart.cancel_on": "Event types that cancel the pending reminder.",
-    "BrowseAbandon.min_views": "Views of one product within a session that arm it.",
-    "BrowseAbandon.after": "Time after the arming view without an add to cart.",
-    "SalesReady.threshold": "Fires when the score crosses this upward.",
-    "SalesReady.rearm_below": "Fires again only after the decayed score fell below this.",
-    "SalesReady.min_points": "Rule points the contact must also have (none: the score alone).",
-    "Rescue.silent_for": "Silence (no activity of the contact) before it fires.",
-    "Rescue.min_events_30d": "Events in the last 30 days that make a contact engaged enough.",
-    "Rescue.min_sessions_30d": "Sessions in those 30 days that make a contact engaged enough.",
-    "LostCustomer.silent_for": "Silence of a customer before it is marked `lost`.",
-    "PostPurchase.after": "Time after a purchase before it fires.",
+    "TriggerSpecBase.kind": "What the trigger does (the sections below).",
+    "TriggerSpecBase.name": "Its name in the output; unique. Defaults to the kind.",
+    "TriggerSpecBase.channel": "Routing hint copied to the trigger (`email`, `crm`, ...).",
+    "TriggerSpecBase.enabled": "`false` turns the trigger off (and `pulse check` warns).",
 }
 """Descriptions of fields that have no docstring in `pulse.rules`, by `Struct.field`."""
 
@@ -92,19 +80,19 @@ EXAMPLES: dict[str, str] = {
     "PointRule.when": '- {event: product_view, points: 3, when: "double(props.price) >= 200.0"}',
     "PointRule.cap": "- {event: page_view, points: 1, cap: 15}",
     "ModelSpec.features": "features: [events_24h, cart_value]",
-    "_Trigger.kind": "- kind: abandon_cart",
-    "_Trigger.name": "- {kind: abandon_cart, name: late_nudge, after: 2h}",
-    "_Trigger.channel": "- {kind: welcome, channel: email}",
-    "_Trigger.enabled": "- {kind: rescue, enabled: false}",
+    "TriggerSpecBase.kind": "- kind: abandon_cart",
+    "TriggerSpecBase.name": "- {kind: abandon_cart, name: late_nudge, after: 2h}",
+    "TriggerSpecBase.channel": "- {kind: welcome, channel: email}",
+    "TriggerSpecBase.enabled": "- {kind: rescue, enabled: false}",
     "_File.extends": "extends: default",
     "PointRule.enabled": "- {name: premium_product_view, enabled: false}",
     "Guardrails.frequency_caps": "frequency_caps: [{channel: email, max: 3, per: 1d}]",
     "Guardrails.cooldowns": "cooldowns: {abandon_cart: 1d}",
     "Guardrails.quiet_hours": 'quiet_hours: {start: "22:00", end: "07:00", channels: [email]}',
     "Guardrails.default_timezone": "default_timezone: Europe/Paris",
-    "_Trigger.holdout": "- {kind: abandon_cart, holdout: 0.1}",
-    "_Trigger.variants": "- {kind: welcome, variants: [short, long]}",
-    "_Trigger.goal": "- {kind: browse_abandon, goal: add_to_cart, goal_within: 1d}",
+    "TriggerSpecBase.holdout": "- {kind: abandon_cart, holdout: 0.1}",
+    "TriggerSpecBase.variants": "- {kind: welcome, variants: [short, long]}",
+    "TriggerSpecBase.goal": "- {kind: browse_abandon, goal: add_to_cart, goal_within: 1d}",
     "Experiments.control_share": "control_share: 0.05",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
@@ -144,14 +132,14 @@ def render_reference() -> str:
         "",
         "A list of triggers. Every trigger has these fields; `kind` picks the rest.",
         "",
-        *_table("triggers[].", schema._Trigger, (), extra=[("kind", _kind_row())]),
+        *_table("triggers[].", TriggerSpecBase, (), extra=[("kind", _kind_row())]),
     ]
-    for spec in typing.get_args(schema.TriggerSpec):
-        kind = spec.__struct_config__.tag
-        out += [f"### `kind: {kind}`", "", _doc(spec), ""]
+    for kind in KINDS.values():
+        spec = kind.spec_type
+        out += [f"### `kind: {kind.name}`", "", inspect.cleandoc(kind.doc), ""]
         own = [f for f in msgspec.structs.fields(spec) if f.name not in _common()]
         if own:
-            out += _table(f"triggers[{kind}].", spec, tuple(_common()))
+            out += _table(f"triggers[{kind.name}].", spec, tuple(_common()))
         else:
             out += ["No parameters.", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -163,11 +151,13 @@ def missing_descriptions() -> list[str]:
     for _, _, struct, skip in _sections():
         missing += [f"{struct.__name__}.{f.name}" for f in _fields(struct, skip)
                     if not _description(struct, f.name)]  # fmt: skip
-    for spec in (schema._Trigger, *typing.get_args(schema.TriggerSpec)):
+    specs: list[type[TriggerSpecBase]] = [TriggerSpecBase]
+    specs += [kind.spec_type for kind in KINDS.values()]
+    for spec in specs:
         missing += [f"{spec.__name__}.{f.name}" for f in msgspec.structs.fields(spec)
                     if not _description(spec, f.name)]  # fmt: skip
-    if not _description(schema._Trigger, "kind"):
-        missing.append("_Trigger.kind")
+    if not _description(TriggerSpecBase, "kind"):
+        missing.append("TriggerSpecBase.kind")
     return sorted(set(missing))
 
 
@@ -211,13 +201,13 @@ def _table(
 
 
 def _kind_row() -> list[str]:
-    kinds = ", ".join(f"`{s.__struct_config__.tag}`" for s in typing.get_args(schema.TriggerSpec))
-    return [f"one of {kinds}", "*required*", _cell(DESCRIPTIONS["_Trigger.kind"]),
-            f"`{EXAMPLES['_Trigger.kind']}`"]  # fmt: skip
+    kinds = ", ".join(f"`{name}`" for name in KINDS)
+    return [f"one of {kinds}", "*required*", _cell(DESCRIPTIONS["TriggerSpecBase.kind"]),
+            f"`{EXAMPLES['TriggerSpecBase.kind']}`"]  # fmt: skip
 
 
 def _common() -> set[str]:
-    return {f.name for f in msgspec.structs.fields(schema._Trigger)}
+    return {f.name for f in msgspec.structs.fields(TriggerSpecBase)}
 
 
 def _doc(struct: Any) -> str:

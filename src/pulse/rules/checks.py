@@ -1,8 +1,11 @@
 """Checks beyond the schema: conditions compile within their cost bounds, thresholds
-agree, durations are positive, every trigger can fire."""
+agree, durations are positive, every trigger can fire (each kind checks its own
+fields: `pulse.triggers.base.Kind.check`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -19,22 +22,10 @@ from pulse.conditions import (
 from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
 from pulse.guardrails import parse_clock, zone
 from pulse.rules.problems import Problems
-from pulse.rules.schema import (
-    AbandonCart,
-    BrowseAbandon,
-    Duration,
-    Guardrails,
-    LostCustomer,
-    Rescue,
-    SalesReady,
-    Scoring,
-    TriggerSpec,
-    Welcome,
-    WelcomeBack,
-    _File,
-    trigger_kind,
-)
+from pulse.rules.schema import Duration, Guardrails, Scoring, TriggerSpec, _File
 from pulse.suggest import did_you_mean
+from pulse.triggers import kind_of
+from pulse.triggers.base import CheckContext
 
 __all__ = [
     "check_consistency",
@@ -44,9 +35,6 @@ __all__ = [
     "check_reachability",
     "compile_conditions",
 ]
-
-_ACTIVITY_KINDS = (Rescue, LostCustomer, WelcomeBack)
-"""Triggers that every event of a contact affects, whatever its type (it ends a silence)."""
 
 
 def check_durations(
@@ -134,36 +122,6 @@ def check_consistency(
                 f"{path}.name",
             )
         seen[spec.name] = index
-        match spec:
-            case SalesReady() if spec.rearm_below > spec.threshold:
-                problems.add(
-                    f"`rearm_below` ({spec.rearm_below}) is above `threshold` ({spec.threshold})",
-                    f"{path}.rearm_below",
-                )
-            case SalesReady() if spec.min_points is not None and not (
-                0 <= spec.min_points <= spec.threshold
-            ):
-                problems.add(
-                    f"`min_points` ({spec.min_points}) must be between 0 and "
-                    f"`threshold` ({spec.threshold})",
-                    f"{path}.min_points",
-                )
-            case BrowseAbandon() if spec.min_views < 1:
-                problems.add("`min_views` must be at least 1", f"{path}.min_views")
-            case AbandonCart():
-                for at, name in enumerate(spec.cancel_on):
-                    if name not in known_types:
-                        problems.add(
-                            f"unknown event type `{name}`" + did_you_mean(name, known_types),
-                            f"{path}.cancel_on[{at}]",
-                        )
-            case Welcome() if spec.event not in known_types:
-                problems.add(
-                    f"unknown event type `{spec.event}`" + did_you_mean(spec.event, known_types),
-                    f"{path}.event",
-                )
-            case _:
-                pass
 
 
 def check_reachability(
@@ -232,7 +190,7 @@ def check_reachability(
             "$.stages.loyal_purchases",
         )
 
-    enabled = {trigger_kind(spec) for _, spec in triggers if spec.enabled}
+    enabled = frozenset(kind_of(spec).name for _, spec in triggers if spec.enabled)
     for index, spec in triggers:
         path = f"$.triggers[{index}]"
         origin = problems.origins.get(path)
@@ -242,44 +200,16 @@ def check_reachability(
             problems.warn(
                 f"trigger `{spec.name}` is disabled (`enabled: false`)", f"{path}.enabled"
             )
-        match spec:
-            case AbandonCart():
-                for at, name in enumerate(spec.cancel_on):
-                    refer(name, f"{path}.cancel_on[{at}]")
-                    if name == "add_to_cart":
-                        problems.add(
-                            f"trigger `{spec.name}` can never fire: the `add_to_cart` that arms "
-                            "it also cancels it",
-                            f"{path}.cancel_on[{at}]",
-                        )
-                if spec.min_cart_value < 0:
-                    problems.add(
-                        f"`min_cart_value` ({spec.min_cart_value}) must not be negative: "
-                        "a cart's value never is",
-                        f"{path}.min_cart_value",
-                    )
-            case Welcome():
-                refer(spec.event, f"{path}.event")
-            case SalesReady() if spec.threshold > total_cap > 0:
-                problems.add(
-                    f"trigger `{spec.name}` can never fire: `threshold` ({spec.threshold}) is "
-                    f"above `total_cap` ({total_cap})",
-                    f"{path}.threshold",
-                )
-            case SalesReady() if spec.threshold <= 0:
-                problems.warn(
-                    f"trigger `{spec.name}` fires on every contact's first event: "
-                    f"`threshold` ({spec.threshold}) is not above 0",
-                    f"{path}.threshold",
-                )
-            case WelcomeBack() if spec.enabled and "lost_customer" not in enabled:
-                problems.add(
-                    f"trigger `{spec.name}` can never fire: only an enabled `lost_customer` "
-                    "trigger marks contacts lost",
-                    f"{path}.kind",
-                )
-            case _:
-                pass
+        context = CheckContext(
+            known_types=known_types,
+            total_cap=total_cap,
+            enabled_kinds=enabled,
+            refer=functools.partial(_refer_below, refer, path),
+        )
+        # Each kind checks its own fields (see `pulse.triggers.base.Kind.check`).
+        for finding in kind_of(spec).check(spec, context):
+            report = problems.warn if finding.is_warning else problems.add
+            report(finding.message, path + finding.path)
 
     if not any(spec.enabled for _, spec in triggers):
         problems.warn(
@@ -287,8 +217,8 @@ def check_reachability(
             "(`extends: default` keeps the default pack's triggers)",
             "$.triggers",
         )
-    is_activity_used = any(isinstance(spec, _ACTIVITY_KINDS) and spec.enabled
-                           for _, spec in triggers)  # fmt: skip
+    # A kind that every activity affects uses every declared type (it ends a silence).
+    is_activity_used = any(kind_of(spec).is_activity and spec.enabled for _, spec in triggers)
     for index, name in enumerate(shell.event_types):
         path = f"$.event_types[{index}]"
         if name in CANONICAL_TYPES:
@@ -377,7 +307,7 @@ def check_experiments(
             problems.add(
                 f"`holdout` ({spec.holdout}) must be at least 0 and below 1", f"{path}.holdout"
             )
-        elif spec.holdout and isinstance(spec, LostCustomer):
+        elif spec.holdout and not kind_of(spec).is_marketing:
             problems.warn(
                 f"trigger `{spec.name}` sends no message: it is never held out",
                 f"{path}.holdout",
@@ -404,3 +334,8 @@ def check_experiments(
                 + did_you_mean(spec.goal, known_types),
                 f"{path}.goal",
             )
+
+
+def _refer_below(refer: Callable[[str, str], None], at: str, event_type: str, below: str) -> None:
+    """`refer` with a path below the trigger at `at` (the kinds' checks give relative paths)."""
+    refer(event_type, at + below)

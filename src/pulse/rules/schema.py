@@ -1,5 +1,8 @@
 """The rules file's schema: the msgspec structs a YAML rules file decodes into.
 
+Each trigger kind's spec lives with its logic in `pulse.triggers` (one module per
+kind); this module assembles the file from them and re-exports them.
+
 Every field has a default and a docstring; `docs/rules-reference.md` is generated
 from these structs (`pulse rules-doc`), so the reference cannot drift from them.
 """
@@ -11,10 +14,21 @@ from typing import Any, Literal
 
 import msgspec
 
-from pulse.conditions import (
-    Condition,
+from pulse.conditions import Condition
+from pulse.spec import Duration, duration_field
+from pulse.triggers import (
+    AbandonCart,
+    BrowseAbandon,
+    KindName,
+    LostCustomer,
+    PostPurchase,
+    Rescue,
+    SalesReady,
+    TriggerSpec,
+    TriggerSpecBase,
+    Welcome,
+    WelcomeBack,
 )
-from pulse.duration import parse_duration_ms
 
 __all__ = [
     "AbandonCart",
@@ -41,26 +55,7 @@ __all__ = [
 ]
 
 
-class Duration:
-    """A span of event time, written `30m`, `1h30m`, `14d` or as seconds."""
-
-    __slots__ = ("ms",)
-
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __repr__(self) -> str:
-        return f"Duration(ms={self.ms})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Duration) and other.ms == self.ms
-
-    def __hash__(self) -> int:
-        return hash(self.ms)
-
-
-def _dur(text: str) -> Any:
-    return msgspec.field(default_factory=lambda: Duration(parse_duration_ms(text)))
+_dur = duration_field
 
 
 class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -96,100 +91,10 @@ class Stages(_Spec, frozen=True):
     loyal_purchases: int = 3
 
 
-class _Trigger(_Spec, frozen=True, tag_field="kind"):
-    name: str = ""
-    channel: str | None = None
-    enabled: bool = True
-    holdout: float = 0.0
-    """Share (0 to 1) of contacts held out of this trigger as its control group, chosen by a
-    stable hash of contact and trigger name: written with `decision: held_out`, never sent,
-    and compared with the sent ones in `pulse report` (lift)."""
-    variants: list[str] = []
-    """A/B variants of the message: each contact gets one (equal shares, stable hash), written
-    as the trigger's `variant`; lift is measured per variant."""
-    goal: str = "purchase"
-    """The event type that counts as a conversion for this trigger (revenue from
-    `props.revenue`, else the open cart's value)."""
-    goal_within: Duration = _dur("7d")
-    """How long after the trigger a goal event still counts as its conversion."""
-
-
-class Welcome(_Trigger, frozen=True, tag="welcome"):
-    """A contact's first `signup`."""
-
-    event: str = "signup"
-
-
-class AbandonCart(_Trigger, frozen=True, tag="abandon_cart"):
-    """Cart not empty and no checkout or purchase within `after` of the last add."""
-
-    after: Duration = _dur("30m")
-    min_cart_value: float = 0.0
-    cancel_on: list[str] = msgspec.field(default_factory=lambda: ["checkout_started", "purchase"])
-
-
-class BrowseAbandon(_Trigger, frozen=True, tag="browse_abandon"):
-    """`min_views` views of one product in a session and no add to cart within `after`."""
-
-    min_views: int = 3
-    after: Duration = _dur("1h")
-
-
-class SalesReady(_Trigger, frozen=True, tag="sales_ready"):
-    """Score crosses `threshold` upward; re-armed once it falls below `rearm_below`.
-
-    With `min_points`, the contact's rule points must also have reached it: a model
-    probability peak alone does not flag a contact that has done little.
-    """
-
-    threshold: float = 60.0
-    rearm_below: float = 40.0
-    min_points: float | None = None
-
-
-class Rescue(_Trigger, frozen=True, tag="rescue"):
-    """An engaged contact silent for `silent_for`; once per silence.
-
-    Engaged is checked when the silence ends the wait (not when it began): at least
-    `min_events_30d` of its own events in the 30 days before it fell silent, over at
-    least `min_sessions_30d` sessions, so a one-visit contact is not "rescued".
-    """
-
-    silent_for: Duration = _dur("14d")
-    min_events_30d: int = 5
-    min_sessions_30d: int = 2
-
-
-class LostCustomer(_Trigger, frozen=True, tag="lost_customer"):
-    """A customer silent for `silent_for`; marked lost and suppressed until it returns."""
-
-    silent_for: Duration = _dur("90d")
-
-
-class WelcomeBack(_Trigger, frozen=True, tag="welcome_back"):
-    """A lost contact returns."""
-
-
-class PostPurchase(_Trigger, frozen=True, tag="post_purchase"):
-    """A follow-up `after` a purchase, cancelled by a refund of that order."""
-
-    after: Duration = _dur("3d")
-
-
-TriggerSpec = (
-    Welcome
-    | AbandonCart
-    | BrowseAbandon
-    | SalesReady
-    | Rescue
-    | LostCustomer
-    | WelcomeBack
-    | PostPurchase
-)
-TriggerKind = Literal[
-    "welcome", "abandon_cart", "browse_abandon", "sales_ready",
-    "rescue", "lost_customer", "welcome_back", "post_purchase",
-]  # fmt: skip
+_Trigger = TriggerSpecBase
+"""The fields every trigger has (each kind's spec, in `pulse.triggers`, adds its own)."""
+TriggerKind = KindName
+"""The `kind` tag of a trigger."""
 
 
 class ModelSpec(_Spec, frozen=True):
