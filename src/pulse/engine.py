@@ -44,6 +44,7 @@ import msgspec
 
 from pulse import guardrails
 from pulse.batch import SourceBatch, StreamPosition
+from pulse.batchwork import BatchWork
 from pulse.contact import ContactState
 from pulse.events import Event, Rejected
 from pulse.facts import is_duplicate
@@ -62,65 +63,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_CONTACTS = 200_000
 """Decoded contact states kept in memory per engine (a few KiB each at most)."""
-
-
-class _Work:
-    """The contacts one batch touches: their states, partitions and stages before."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, ContactState] = {}
-        self.partitions: dict[str, str] = {}
-        self.stages_before: dict[str, str | None] = {}
-        self.dirty: set[str] = set()
-        """Contacts whose state changed: only these are written back."""
-        self.fired: list[Trigger] = []
-        self.counters: Counter[str] = Counter()
-        self.next_due: dict[str, int] = {}
-        """Each held contact's next timer, so firing skips the others (see `due_fresh`)."""
-        self.due_fresh: set[str] = set()
-        """Contacts whose `next_due` is current (applying an event makes it stale): each
-        contact's next due time is computed once per batch, not once per event."""
-        self.aliases: dict[str, Alias] = {}
-        """Known aliases of the batch's anonymous keys, and those its merges make."""
-        self.merges: list[Merge] = []
-        self.merged: set[str] = set()
-        """Anonymous keys whose state moved into a contact (deleted at commit)."""
-        self.foreign: set[str] = set()
-        """Anonymous keys an identify links whose state belongs to another partition."""
-
-    def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
-        for key, state in states.items():
-            if key not in self.states:
-                self.states[key] = state
-                self.stages_before[key] = state.stage if state.last_ts else None
-        for key, partition in partitions.items():
-            self.partitions.setdefault(key, partition)
-
-    def track_due(self, key: str, state: ContactState) -> None:
-        due = state.next_due_ms()
-        if due is None:
-            self.next_due.pop(key, None)
-        else:
-            self.next_due[key] = due
-
-    def changed(self) -> dict[str, ContactState]:
-        return {key: self.states[key] for key in self.dirty}
-
-    def stage_moves(self) -> Counter[str]:
-        """Stage counts to move: only contacts this batch changed (a contact loaded and
-        left alone, new or not, has not moved, whatever its state says)."""
-        moves: Counter[str] = Counter()
-        for key in self.dirty | self.merged:
-            state, before = self.states[key], self.stages_before[key]
-            if key in self.merged:
-                if before is not None:
-                    moves[before] -= 1  # the anonymous contact is gone
-                continue
-            if before != state.stage:
-                if before is not None:
-                    moves[before] -= 1
-                moves[state.stage] += 1
-        return moves
 
 
 class Engine:
@@ -165,7 +107,7 @@ class Engine:
             raise
 
     def _process(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
-        work = _Work()
+        work = BatchWork()
         if self.role is not None:
             self.role.begin_batch()
         self._load(work, batches)
@@ -193,7 +135,7 @@ class Engine:
         return out
 
     def _commit(
-        self, work: _Work, positions: dict[str, tuple[StreamPosition | None, StreamPosition]]
+        self, work: BatchWork, positions: dict[str, tuple[StreamPosition | None, StreamPosition]]
     ) -> None:
         emitted_at = iso_ms(int(time.time() * 1000))
         work.fired = [msgspec.structs.replace(t, emitted_at=emitted_at) for t in work.fired]
@@ -269,7 +211,7 @@ class Engine:
             for key in list(itertools.islice(known, excess + self.cache_contacts // 10)):
                 del known[key]
 
-    def _fire_due(self, work: _Work, watermarks: dict[str, int] | int) -> None:
+    def _fire_due(self, work: BatchWork, watermarks: dict[str, int] | int) -> None:
         """Fire timers due before their partition's watermark (or one time for all)."""
 
         def until(key: str) -> int | None:
@@ -291,7 +233,7 @@ class Engine:
             self.journey.fire_due(state, key, limit, work.fired)
             work.track_due(key, state)
 
-    def _load(self, work: _Work, batches: list[SourceBatch]) -> None:
+    def _load(self, work: BatchWork, batches: list[SourceBatch]) -> None:
         """Take the batches' contacts (and those with timers due) from the cache or Redis.
 
         Also reads, once per stream, the position committed for it.
@@ -352,7 +294,7 @@ class Engine:
 
     def _resolve(
         self,
-        work: _Work,
+        work: BatchWork,
         anonymous: dict[str, str],
         read: dict[str, Alias],
         states: dict[str, ContactState],
@@ -384,7 +326,7 @@ class Engine:
         if targets:
             states.update(self.store.load(targets, {}, skip=cache)[0])
 
-    def _merge(self, work: _Work, event: Event, partition: str) -> None:
+    def _merge(self, work: BatchWork, event: Event, partition: str) -> None:
         """An identify links its anonymous id: move that state into the contact, once."""
         assert event.anonymous_id is not None
         anon, contact = anonymous_key(event.anonymous_id), event.key
@@ -417,7 +359,7 @@ class Engine:
             )  # fmt: skip
         work.merges.append(Merge(anon, contact, partition))
 
-    def _apply_events(self, batch: SourceBatch, work: _Work) -> None:
+    def _apply_events(self, batch: SourceBatch, work: BatchWork) -> None:
         journey, role = self.journey, self.role
         states, counters = work.states, work.counters
         positions = self._positions
@@ -466,7 +408,7 @@ class Engine:
             anonymous_id is not None and anonymous_key(anonymous_id) in dead
         )
 
-    def _identify(self, work: _Work, event: Event, partition: str) -> Event:
+    def _identify(self, work: BatchWork, event: Event, partition: str) -> Event:
         """The event, re-keyed to its contact when its anonymous key has an alias here;
         an identify's merge done first."""
         key = event.key
@@ -482,7 +424,7 @@ class Engine:
             return event
         return msgspec.structs.replace(event, key=alias.contact)
 
-    def _checkpoint(self, work: _Work, checkpoint_ms: int) -> None:
+    def _checkpoint(self, work: BatchWork, checkpoint_ms: int) -> None:
         """Fire every timer due before the checkpoint, then let the model learn.
 
         No Redis read: the batch already loaded every contact with a timer due before

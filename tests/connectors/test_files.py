@@ -12,11 +12,8 @@ import orjson
 import pytest
 
 from pulse.batch import SourceBatch
-from pulse.connectors.files import (
-    FILES_PARTITION,
-    JsonlSource,
-    sort_by_event_time,
-)
+from pulse.connectors.files import FILES_PARTITION, JsonlSource
+from pulse.connectors.sort import sort_by_event_time
 from pulse.errors import ConnectorError
 from pulse.events import EventDecoder
 

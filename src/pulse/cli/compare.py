@@ -25,7 +25,8 @@ __all__ = ["replay_compare"]
 def replay_compare(args: argparse.Namespace) -> int:
     """Replay `args.file` under `args.compare` and `args.rules`; report the differences."""
     from pulse.compare import compare_replays
-    from pulse.compare_report import encode_json, print_comparison, render_html
+    from pulse.compare_html import render_html
+    from pulse.compare_report import encode_json, print_comparison
     from pulse.report import RunReport, run_flow
 
     load_rules(args.compare)

@@ -279,7 +279,8 @@ def _sorted_inputs(args: argparse.Namespace, paths: list[str]) -> list[str]:
     """With `--sort`, one file holding `paths` in event-time order; else `paths`."""
     if not getattr(args, "sort", False):
         return paths
-    from pulse.connectors.files import STDIN, sort_by_event_time
+    from pulse.connectors.files import STDIN
+    from pulse.connectors.sort import sort_by_event_time
     from pulse.errors import ConfigError
 
     if not paths or STDIN in paths or getattr(args, "live", False):

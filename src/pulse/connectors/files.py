@@ -13,7 +13,7 @@ becomes one dead letter for the rest of that file.
 Input that is not in event-time order (a file sorted by contact, say) is
 detected: when a large share of events arrive more than the allowed lateness
 behind the newest event time, the partition logs one warning saying how to sort
-the input. `sort_by_event_time` is that sort (`pulse replay --sort`).
+the input. `pulse.connectors.sort` sorts such input (`pulse replay --sort`).
 """
 
 from __future__ import annotations
@@ -31,20 +31,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-import msgspec
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from pulse.batch import SourceBatch
 from pulse.config import Part
 from pulse.connectors.formats import FormatDecoder
 from pulse.errors import ConnectorError, EventError
-from pulse.events import Event, EventDecoder, Rejected, parse_ts
+from pulse.events import Event, EventDecoder, Rejected
 from pulse.watermark import Watermark
 
 __all__ = [
     "FILES_PARTITION",
+    "GZIP_ERRORS",
     "GZIP_MAGIC",
-    "MAX_SORT_BYTES",
     "STDIN",
     "STDIN_PARTITION",
     "BatchBuilder",
@@ -52,7 +51,6 @@ __all__ = [
     "file_stream_id",
     "open_input",
     "part_name",
-    "sort_by_event_time",
 ]
 
 log = logging.getLogger("pulse.input")
@@ -68,7 +66,7 @@ _IDLE_S = 0.1
 _DISORDER_MIN_EVENTS = 100
 _DISORDER_SHARE = 0.1
 """Warn once this share of a partition's events arrived behind its watermark."""
-_GZIP_ERRORS = (OSError, EOFError, zlib.error)
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
 MAX_HEADER_BYTES = 1 << 16
@@ -230,7 +228,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
         try:
             self._note_header(offset)
             self._file.seek(offset)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             self._broken(exc)
 
     def _note_header(self, offset: int) -> None:
@@ -252,7 +250,7 @@ class _FilePartition(StatefulSourcePartition[SourceBatch, _Resume]):
             return b""
         try:
             return self._file.readline(limit)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             if not self._is_gzip:
                 raise ConnectorError(f"cannot read input `{self._path}`: {exc}") from exc
             self._broken(exc)
@@ -347,7 +345,7 @@ class _StdinPartition(StatefulSourcePartition[SourceBatch, None]):
                 stream = gzip.GzipFile(fileobj=stream, mode="rb")
             for line in stream:
                 self._lines.put(line)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             self._lines.put(ConnectorError(f"standard input is corrupt or truncated gzip: {exc}"))
         self._lines.put(None)
 
@@ -456,7 +454,7 @@ def file_stream_id(path: str) -> str:
     stream, _ = open_input(path)
     try:
         first = stream.readline(4096)
-    except _GZIP_ERRORS:
+    except GZIP_ERRORS:
         first = b""
     finally:
         stream.close()
@@ -478,52 +476,3 @@ def open_input(path: str) -> tuple[io.BufferedIOBase, bool]:
         return raw, False
     raw.close()
     return gzip.GzipFile(path, mode="rb"), True  # opened by name: it closes its own file
-
-
-MAX_SORT_BYTES = 1 << 30
-"""Largest input (decompressed) `sort_by_event_time` sorts; it sorts in memory."""
-
-
-class _Ts(msgspec.Struct):
-    ts: str | int
-
-
-def sort_by_event_time(paths: list[str], out: Path, max_bytes: int = MAX_SORT_BYTES) -> int:
-    """Write the lines of `paths` to `out` in event-time order; returns how many lines.
-
-    A stable sort in memory: events of equal time keep their input order, and the
-    same input always gives the same file (so a resumed run finds its byte offset
-    again). Lines whose `ts` cannot be read come first, in input order: the flow
-    dead-letters them with the reason. Input larger than `max_bytes` is refused.
-    """
-    decoder = msgspec.json.Decoder(_Ts)
-    keyed: list[tuple[int, bytes]] = []
-    size = 0
-    for path in paths:
-        file, _ = open_input(path)
-        with file:
-            try:
-                for line in file:
-                    size += len(line)
-                    if size > max_bytes:
-                        raise ConnectorError(
-                            f"input is over {max_bytes} bytes, more than `--sort` sorts in "
-                            "memory; sort it by `ts` beforehand, or split it by time"
-                        )
-                    if line.strip():
-                        keyed.append((_sort_key(decoder, line), line.rstrip(b"\r\n") + b"\n"))
-            except _GZIP_ERRORS as exc:
-                raise ConnectorError(f"cannot read input `{path}` to sort it: {exc}") from exc
-    keyed.sort(key=lambda item: item[0])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as sink:
-        sink.writelines(line for _, line in keyed)
-    return len(keyed)
-
-
-def _sort_key(decoder: msgspec.json.Decoder[_Ts], line: bytes) -> int:
-    """The line's event time in ms; lines without a readable one sort first."""
-    try:
-        return parse_ts(decoder.decode(line).ts)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, EventError):
-        return -1
