@@ -21,7 +21,7 @@ from bytewax.testing import run_main
 
 from pulse.config import RunConfig
 from pulse.flow import build_flow
-from pulse.redis_server import PrivateRedis, free_port
+from pulse.redis_server import PrivateRedis, PrivateRedisCluster, free_port
 from pulse.rules import default_rules_path, parse_rules
 from pulse.triggers import Trigger
 
@@ -35,6 +35,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with PrivateRedis(data_dir=tmp_path_factory.mktemp("redis")) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """`redis+cluster://` URL of a real 3-master Redis Cluster on loopback: external
+    (`PULSE_TEST_REDIS_CLUSTER_URL`), or started here with `redis-cli --cluster create`."""
+    external = os.environ.get("PULSE_TEST_REDIS_CLUSTER_URL")
+    if external:
+        yield external
+        return
+    with PrivateRedisCluster(masters=3) as cluster:
+        yield cluster.url.replace("redis://", "redis+cluster://", 1)
 
 
 @pytest.fixture

@@ -41,10 +41,10 @@ import redis
 from pulse.config import RunConfig
 from pulse.contact import STAGES
 from pulse.journey import Journey
-from pulse.readback import delete_prefix, iter_states, read_triggers
+from pulse.readback import delete_prefix, iter_states
 from pulse.rules import Rules, load_rules
 from pulse.rulestats import RuleStat, rule_stats
-from pulse.state import ContactStore, KeyLayout, connect
+from pulse.state import ContactStore, connect, layout_for, read_all_triggers
 from pulse.triggers import Trigger, iso_ms
 
 __all__ = [
@@ -242,8 +242,8 @@ def _compare(
     rule_sets: dict[str, Rules],
 ) -> Comparison:
     before_sum, after_sum = summaries["before"], summaries["after"]
-    before_triggers = read_triggers(client, KeyLayout(before_sum.prefix).triggers)
-    after_triggers = read_triggers(client, KeyLayout(after_sum.prefix).triggers)
+    before_triggers = read_all_triggers(client, layout_for(client, before_sum.prefix))
+    after_triggers = read_all_triggers(client, layout_for(client, after_sum.prefix))
     # Scores are compared at one event time, the newest either run saw. Finding it takes
     # a pass of its own so that only (stage, score) per contact is held, not whole states.
     newest = max(
@@ -254,7 +254,7 @@ def _compare(
     scores: dict[str, dict[str, float]] = {}
     stages: dict[str, dict[str, str]] = {}
     for label, summary in summaries.items():
-        store = ContactStore(client, KeyLayout(summary.prefix))
+        store = ContactStore(client, layout_for(client, summary.prefix))
         rules = rule_sets[label]
         model = store.load_model(rules.model) if rules.model.enabled else None
         journey = Journey(rules, model)

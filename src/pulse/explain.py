@@ -37,7 +37,7 @@ from pulse.journey import Journey
 from pulse.readback import recent_triggers
 from pulse.rules import Rules
 from pulse.scoring import decay_factor, score_at, score_breakdown
-from pulse.state import ContactStore, KeyLayout
+from pulse.state import ContactStore, layout_for
 from pulse.times import parse_time
 from pulse.triggers import Trigger, iso_ms
 
@@ -134,7 +134,7 @@ def explain_contact(
 
     `at_ms` may be text for `pulse.times.parse_time`: `+2h`/`-1d` count from the last event.
     """
-    layout = KeyLayout(prefix)
+    layout = layout_for(client, prefix)
     store = ContactStore(client, layout)
     state = store.read_contact(contact)
     if state is None:
@@ -153,7 +153,11 @@ def explain_contact(
     shown = score_breakdown(state, at, rules.scoring)
     parts = [p for p in parts if p.kind != "rule" or p.name in shown]
     triggers, scanned = recent_triggers(
-        client, layout.triggers, contact, limit=limit, scan_limit=scan_limit
+        client,
+        layout.group_triggers(layout.group(contact)),
+        contact,
+        limit=limit,
+        scan_limit=scan_limit,
     )
     events = _find_events(events_path, contact, triggers) if events_path else {}
     lineage = [

@@ -31,7 +31,7 @@ from pulse.engine import Engine
 from pulse.events import Rejected
 from pulse.reload import RulesWatcher
 from pulse.rules import Rules, load_rules
-from pulse.state import ContactStore, KeyLayout, connect
+from pulse.state import ContactStore, connect, layout_for
 from pulse.triggers import Trigger
 
 __all__ = [
@@ -83,10 +83,9 @@ class EngineFactory:
         engine: Engine | None = getattr(self._local, "engine", None)
         if engine is None:
             _tune_gc()
+            client = connect(self._config.redis_url)
             store = ContactStore(
-                connect(self._config.redis_url),
-                KeyLayout(self._config.prefix),
-                self._config.state_ttl_s,
+                client, layout_for(client, self._config.prefix), self._config.state_ttl_s
             )
             engine = self._local.engine = Engine(self._rules, store)
             self.engines.append(engine)
@@ -186,7 +185,8 @@ def build_flow(
     kafka = config.kafka
     if kafka is not None and kafka.output_topic:
         # The relay reads the triggers from the Redis stream; the items only wake it.
-        keyed = op.map("key_for_relay", split.trues, lambda t: ("relay", t.trigger_id))
+        # Keyed by contact: on a Redis Cluster each key group's stream has a relay of its own.
+        keyed = op.map("key_for_relay", split.trues, lambda t: (t.contact_id, t.trigger_id))
         relay = TriggerRelaySink(kafka, config.redis_url, config.prefix)
         op.output("relay_triggers", keyed, relay)
     if kafka is not None and kafka.dead_letter_topic:

@@ -24,7 +24,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -246,11 +246,27 @@ class BudgetRetry(Retry):
 def connect(url: str, *, retry_s: float | None = None) -> redis.Redis:
     """A client on `url` that rides out Redis outages up to `retry_s` (see the module docstring).
 
+    `redis+cluster://host:port` (or `rediss+cluster://`) connects to a Redis Cluster
+    through any of its nodes; pulse then uses the cluster key layout.
+
     Raises `StateError` for a malformed URL, with the password masked.
     """
     budget_s = default_retry_s() if retry_s is None else retry_s
     where = mask_url(url)
+    scheme, is_cluster, rest = url.partition("+cluster://")
     try:
+        if is_cluster:
+            # Typed as `redis.Redis`: the commands pulse sends are the same; the state
+            # layer picks the cluster key layout by the client's class (`layout_for`).
+            # redis-py's cluster client retries with its own policy (it re-reads the
+            # slot map between attempts), backing off up to about the same budget.
+            cluster: Any = redis.RedisCluster.from_url(
+                f"{scheme}://{rest}",
+                retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), max(1, int(budget_s / 2))),
+                socket_connect_timeout=5.0,
+                socket_timeout=30.0,
+            )
+            return cast(redis.Redis, cluster)
         return redis.Redis.from_url(
             url,
             retry=BudgetRetry(where, budget_s),

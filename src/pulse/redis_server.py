@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -31,6 +32,7 @@ from pulse.errors import ConfigError, StateError
 __all__ = [
     "LAST_RUN_DIR",
     "PrivateRedis",
+    "PrivateRedisCluster",
     "find_redis_server",
     "free_port",
     "has_state",
@@ -96,6 +98,7 @@ class PrivateRedis:
         port: int | None = None,
         *,
         persist: bool = False,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self._own_dir = data_dir is None
         # Absolute: redis-server changes into `--dir` before it opens `--logfile`.
@@ -113,7 +116,7 @@ class PrivateRedis:
         args = [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             *appendonly, "--dir", str(self.data_dir), "--logfile", str(self.log_path),
-            "--protected-mode", "no",
+            "--protected-mode", "no", *extra_args,
         ]  # fmt: skip
         # Its own session: Ctrl-C in a terminal signals the whole foreground process
         # group, and the server must outlive pulse's clean shutdown, which stops it last.
@@ -207,3 +210,97 @@ def state_server(data_dir: Path, *, is_fresh: bool = False) -> Iterator[PrivateR
 def has_state(data_dir: Path) -> bool:
     """Whether a state directory holds data a persisting server wrote."""
     return (data_dir / "appendonlydir").is_dir() or (data_dir / "dump.rdb").is_file()
+
+
+_CLUSTER_NODE_ARGS = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (the port + 10000) is free and valid too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10_000 > 65_535:
+            port -= 20_000
+        if _is_free(port) and _is_free(port + 10_000):
+            return port
+    raise StateError("no free port pair for a Redis Cluster node on 127.0.0.1")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of `masters` private redis-servers on loopback, no replicas.
+
+    Started with `--cluster-enabled yes` and joined by `redis-cli --cluster create`
+    (Debian's `redis-tools`, beside `redis-server`), as an operator would; for the
+    tests and for trying pulse's cluster layout. `url` names the first node: a
+    cluster client finds the others from it.
+    """
+
+    def __init__(self, masters: int = 3, timeout_s: float = 20.0) -> None:
+        self.nodes: list[PrivateRedis] = []
+        try:
+            for _ in range(masters):
+                self.nodes.append(
+                    PrivateRedis(
+                        port=_free_cluster_port(),
+                        extra_args=_CLUSTER_NODE_ARGS,
+                    )
+                )
+            self._create(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        self.url = self.nodes[0].url
+
+    def _create(self, timeout_s: float) -> None:
+        server = find_redis_server()
+        cli = shutil.which("redis-cli") or str(Path(server).with_name("redis-cli"))
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        done = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StateError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
+        deadline = time.monotonic() + timeout_s
+        for node in self.nodes:
+            client = redis.Redis(port=node.port)
+            while client.info("cluster").get("cluster_enabled") != 1 or not _is_ok(client):
+                if time.monotonic() > deadline:
+                    raise StateError(f"the cluster did not come up on port {node.port}")
+                time.sleep(0.05)
+            client.close()
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> PrivateRedisCluster:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _is_ok(client: redis.Redis) -> bool:
+    info: Any = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+    if isinstance(info, dict):  # redis-py parses the reply
+        return info.get("cluster_state") == "ok"
+    return b"cluster_state:ok" in info

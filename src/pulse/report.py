@@ -43,12 +43,11 @@ from pulse.live import terminal_console
 from pulse.model import LeadModel
 from pulse.outcomes import TriggerOutcome, read_purchases, trigger_outcomes
 from pulse.panics import hide_rust_panics
-from pulse.readback import read_triggers
 from pulse.redis_client import set_default_retry_s
 from pulse.rules import Rules, load_rules
 from pulse.rulestats import RuleStat, rule_stats, zero_hit_warnings
 from pulse.scoring import score_at, score_breakdown
-from pulse.state import ContactStore, KeyLayout, connect
+from pulse.state import ContactStore, connect, layout_for, read_all_triggers
 from pulse.triggers import iso_ms
 
 __all__ = ["RunReport", "print_contact", "print_rule_stats", "run_flow"]
@@ -180,8 +179,9 @@ class RunReport:
         for times in purchases.values():
             times.sort()
         since = iso_ms(self.started_at_ms - 1_000)  # this run's triggers, not earlier runs'
-        stream = KeyLayout(self.config.prefix).triggers
-        triggers = [t for t in read_triggers(store.client, stream) if t.emitted_at >= since]
+        triggers = [
+            t for t in read_all_triggers(store.client, store.layout) if t.emitted_at >= since
+        ]
         outcomes = {o.trigger: o for o in trigger_outcomes(triggers, purchases, OUTCOME_HORIZON_MS)}
         sales = [t for t in triggers if t.kind == "sales_ready" and "threshold" in t.reason]
         if sales:
@@ -308,9 +308,8 @@ def run_flow(config: RunConfig, report: RunReport, observer: BatchObserver | Non
     pulse's own error (`flow_error`), and Rust's panic report never reaches stderr.
     """
     rules = load_rules(config.rules_path)
-    store = ContactStore(
-        connect(config.redis_url, retry_s=config.redis_retry_s), KeyLayout(config.prefix)
-    )
+    client = connect(config.redis_url, retry_s=config.redis_retry_s)
+    store = ContactStore(client, layout_for(client, config.prefix))
     before, _ = store.counts()
     set_default_retry_s(config.redis_retry_s)  # the clients the flow builds per worker
     flow, factory = build_flow(config, rules, on_batch=report.on_batch, observer=observer)
@@ -408,7 +407,8 @@ def print_contact(
     redis_url: str, prefix: str, contact: str, rules: Rules, at_ms: int | None
 ) -> int:
     """Print one contact's windows, score breakdown, stage, timers; 1 if unknown."""
-    store = ContactStore(connect(redis_url), KeyLayout(prefix))
+    client = connect(redis_url)
+    store = ContactStore(client, layout_for(client, prefix))
     state = store.read_contact(contact)
     out = Console()
     if state is None:

@@ -39,7 +39,7 @@ from pulse.errors import ConfigError
 from pulse.metrics import serve_workers
 from pulse.redis_server import free_port
 from pulse.report import RunReport
-from pulse.state import ContactStore, KeyLayout, connect
+from pulse.state import ContactStore, connect, layout_for
 
 __all__ = ["check_split", "child_argv", "run_workers"]
 
@@ -110,7 +110,7 @@ def check_split(config: RunConfig, count: int) -> None:
         streams = {GeneratedSource(config.generator, 0).stream: "the generated stream"}
     client = connect(config.redis_url, retry_s=config.redis_retry_s)
     try:
-        keys = client.hkeys(KeyLayout(config.prefix).positions)
+        keys = client.hkeys(layout_for(client, config.prefix).positions)
         committed = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
     finally:
         client.close()
@@ -143,9 +143,8 @@ def run_workers(
     """
     count: int = args.workers
     check_split(config, count)
-    store = ContactStore(
-        connect(config.redis_url, retry_s=config.redis_retry_s), KeyLayout(config.prefix)
-    )
+    client = connect(config.redis_url, retry_s=config.redis_retry_s)
+    store = ContactStore(client, layout_for(client, config.prefix))
     before, _ = store.counts()
     env = dict(os.environ, PULSE_REDIS_URL=config.redis_url)
     env.pop(_METRICS_PORT_ENV, None)  # the parent's port: each child gets its own below

@@ -75,10 +75,11 @@ def state_url(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _privacy(url: str, prefix: str) -> Any:
-    from pulse.state import KeyLayout, connect
+    from pulse.state import connect, layout_for
     from pulse.state.privacy import Privacy
 
-    return Privacy(connect(url), KeyLayout(prefix))
+    client = connect(url)
+    return Privacy(client, layout_for(client, prefix))
 
 
 def _print(data: Any) -> None:

@@ -43,10 +43,11 @@ def register(commands: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from pulse.liftreport import build_report, print_report, render_html, report_json
-    from pulse.state import ContactStore, KeyLayout, connect
+    from pulse.state import ContactStore, connect, layout_for
 
     with kept_state(args) as url:
-        counters, stages = ContactStore(connect(url), KeyLayout(args.prefix)).counts()
+        client = connect(url)
+        counters, stages = ContactStore(client, layout_for(client, args.prefix)).counts()
     report = build_report(counters, stages)
     if args.html:
         path = Path(args.html)

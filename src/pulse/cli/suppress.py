@@ -46,10 +46,11 @@ def register(commands: Any) -> None:
 
 
 def _suppression(url: str, prefix: str) -> Any:
-    from pulse.state import KeyLayout, connect
+    from pulse.state import connect, layout_for
     from pulse.state.suppression import SuppressionList
 
-    return SuppressionList(connect(url), KeyLayout(prefix))
+    client = connect(url)
+    return SuppressionList(client, layout_for(client, prefix))
 
 
 def _channels(args: argparse.Namespace) -> list[str]:

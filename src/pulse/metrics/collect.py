@@ -20,7 +20,7 @@ from pulse.batch import SourceBatch
 from pulse.engine import Engine
 from pulse.errors import StateError
 from pulse.events import Rejected
-from pulse.state import ContactStore, KeyLayout
+from pulse.state import ContactStore, layout_for
 from pulse.triggers import Trigger
 
 __all__ = ["DEFAULT_READY_WATERMARK_S", "FlowMetrics", "TriggerSeen", "reason_category"]
@@ -294,7 +294,7 @@ class FlowMetrics:
                     )
                 except ValueError:
                     return "the Redis URL is invalid"
-                self._store = ContactStore(self._redis, KeyLayout(self._prefix))
+                self._store = ContactStore(self._redis, layout_for(self._redis, self._prefix))
         assert self._store is not None
         started = time.perf_counter()
         try:

@@ -14,10 +14,10 @@ import redis
 from pulse.config import RunConfig
 from pulse.duration import format_duration
 from pulse.journey import Journey
-from pulse.readback import delete_prefix, read_triggers
+from pulse.readback import delete_prefix
 from pulse.rules import Rules, check_rules
 from pulse.ruletest.cases import SCORE_TOLERANCE, CaseResult, ExpectedTrigger, RuleCase
-from pulse.state import ContactStore, KeyLayout, connect
+from pulse.state import ContactStore, connect, layout_for, read_all_triggers
 from pulse.triggers import Trigger, iso_ms
 
 # -- running -------------------------------------------------------------------------
@@ -67,8 +67,8 @@ def _run_case(
     try:
         flow, _ = build_flow(config, rules)
         run_main(flow)  # type: ignore[no-untyped-call]  # bytewax stubs leave it untyped
-        store = ContactStore(client, KeyLayout(prefix))
-        fired = read_triggers(client, KeyLayout(prefix).triggers)
+        store = ContactStore(client, layout_for(client, prefix))
+        fired = read_all_triggers(client, store.layout)
         details = _differences(case, rules, store, fired)
         rule_counters = {k: v for k, v in store.counts()[0].items() if k.startswith("rule:")}
         if dead_letters.exists():

@@ -10,9 +10,15 @@ Read in this order: `keys` (the key layout: every key pulse writes, in one table
 from __future__ import annotations
 
 from pulse.redis_client import connect  # re-exported: the one way to build a client
-from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
+from pulse.state.keys import (
+    DEFAULT_STATE_TTL_S,
+    TRIGGER_STREAM_MAXLEN,
+    KeyLayout,
+    layout_for,
+    layout_for_url,
+)
 from pulse.state.models import ModelRegistry
-from pulse.state.outbox import RelayCursor
+from pulse.state.outbox import RelayCursor, read_all_triggers
 from pulse.state.seam import translate
 from pulse.state.store import ContactStore, Merge, ModelShipping
 
@@ -26,5 +32,8 @@ __all__ = [
     "ModelShipping",
     "RelayCursor",
     "connect",
+    "layout_for",
+    "layout_for_url",
+    "read_all_triggers",
     "translate",
 ]

@@ -19,7 +19,7 @@ import msgspec
 import redis
 
 from pulse.contact import ContactState, decode_state
-from pulse.state.keys import KeyLayout
+from pulse.state.keys import KeyLayout, is_cluster, layout_for
 from pulse.state.seam import translate
 from pulse.triggers import Trigger
 
@@ -28,6 +28,7 @@ __all__ = [
     "delete_prefix",
     "iter_states",
     "iter_triggers",
+    "read_all_triggers",
     "read_triggers",
     "recent_triggers",
 ]
@@ -37,10 +38,10 @@ class RelayCursor:
     """What the Kafka relay reads and writes in Redis: its cursor (the last trigger stream
     entry delivered to `topic`) and the entries after it."""
 
-    def __init__(self, client: redis.Redis, layout: KeyLayout, topic: str) -> None:
+    def __init__(self, client: redis.Redis, layout: KeyLayout, topic: str, group: int = 0) -> None:
         self.client = client
-        self.stream = layout.triggers
-        self.key = layout.relay(topic)
+        self.stream = layout.group_triggers(group)
+        self.key = layout.relay(topic, group)
 
     def read(self) -> str:
         """The cursor: the last entry id delivered, `0-0` before the first."""
@@ -92,6 +93,21 @@ def read_triggers(client: redis.Redis, stream: str) -> list[Trigger]:
         return [_DECODER.decode(raw) for _, raw in iter_triggers(client, stream)]
 
 
+def read_all_triggers(client: redis.Redis, layout: KeyLayout) -> list[Trigger]:
+    """Every trigger of every trigger stream of a layout (one per key group on a Redis
+    Cluster), each stream oldest first, the streams in order of their entry ids."""
+    if len(layout.trigger_streams) == 1:
+        return read_triggers(client, layout.triggers)
+    entries: list[tuple[tuple[int, int], bytes]] = []
+    for stream in layout.trigger_streams:
+        for entry_id, raw in iter_triggers(client, stream):
+            ms, _, seq = entry_id.decode().partition("-")
+            entries.append(((int(ms), int(seq)), raw))
+    entries.sort(key=lambda entry: entry[0])
+    with translate("trigger streams"):
+        return [_DECODER.decode(raw) for _, raw in entries]
+
+
 def recent_triggers(
     client: redis.Redis, stream: str, contact: str, *, limit: int, scan_limit: int
 ) -> tuple[list[Trigger], int]:
@@ -140,25 +156,27 @@ def iter_states(
 
     A contact whose id was too long or held braces is listed by its hashed key.
     """
-    head, tail = KeyLayout(prefix).contact("\x00").split("\x00")
+    layout = layout_for(client, prefix)
     keys: list[bytes] = []
     with translate(f"cannot list contact states under `{prefix}`"):
-        for key in client.scan_iter(match=_glob_escape(head) + "*" + tail, count=chunk):
+        for key in client.scan_iter(match=layout.contact_glob(), count=chunk):
             keys.append(key)
             if len(keys) >= chunk:
-                yield from _decode_states(client, keys, len(head), len(tail))
+                yield from _decode_states(client, layout, keys)
                 keys = []
         if keys:
-            yield from _decode_states(client, keys, len(head), len(tail))
+            yield from _decode_states(client, layout, keys)
 
 
 def _decode_states(
-    client: redis.Redis, keys: list[bytes], head: int, tail: int
+    client: redis.Redis, layout: KeyLayout, keys: list[bytes]
 ) -> Iterator[tuple[str, ContactState]]:
-    raws: Any = client.mget(keys)
+    # A cluster's MGET must stay in one slot: redis-py splits it by slot.
+    cluster: Any = client
+    raws: Any = cluster.mget_nonatomic(keys) if is_cluster(client) else client.mget(keys)
     for key, raw in zip(keys, raws, strict=True):
         if raw is not None:  # expired between SCAN and MGET
-            yield key.decode()[head:-tail], decode_state(raw)
+            yield layout.contact_of(key.decode()), decode_state(raw)
 
 
 def _glob_escape(text: str) -> str:

@@ -35,7 +35,7 @@ from pulse import windows
 from pulse.contact import ContactState, decode_state
 from pulse.identity import decode_alias
 from pulse.state.keys import KeyLayout
-from pulse.state.outbox import _glob_escape, iter_triggers
+from pulse.state.outbox import iter_triggers
 from pulse.state.seam import translate
 
 __all__ = ["Privacy", "tombstone_id"]
@@ -163,8 +163,7 @@ class Privacy:
     def _aliases_of(self, contact: str) -> Iterator[str]:
         """Anonymous keys whose alias names `contact` (a `SCAN` over alias keys, read in
         pipelined chunks)."""
-        head, tail = self.layout.alias("\x00").split("\x00")
-        pattern = _glob_escape(head) + "*" + _glob_escape(tail)
+        pattern = self.layout.contact_glob("alias")
         with translate(f"scanning aliases under `{self.layout.prefix}` failed"):
             names = self.client.scan_iter(match=pattern, count=1000)
             while chunk := list(itertools.islice(names, 1000)):
@@ -173,7 +172,7 @@ class Privacy:
                     pipe.get(name)
                 for name, raw in zip(chunk, pipe.execute(), strict=True):
                     if raw is not None and decode_alias(raw).contact == contact:
-                        yield name.decode()[len(head) : -len(tail)]
+                        yield self.layout.contact_of(name.decode(), "alias")
 
     def _state(self, key: str) -> ContactState | None:
         with translate(f"reading the state of `{key}` failed"):
@@ -182,7 +181,7 @@ class Privacy:
 
     def _indexed_timers(self, keys: list[str]) -> dict[str, list[str]]:
         """Per timer index that holds any of `keys`: those keys."""
-        pattern = _glob_escape(self.layout.prefix) + ":timers:*"
+        pattern = self.layout.timer_pattern()
         found: dict[str, list[str]] = {}
         with translate(f"scanning timer indexes under `{self.layout.prefix}` failed"):
             for name in self.client.scan_iter(match=pattern, count=1000, _type="zset"):
@@ -194,13 +193,9 @@ class Privacy:
 
     def _triggers(self, keys: list[str]) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
         """(stream, entry id, trigger) for every trigger about one of `keys`."""
-        pattern = _glob_escape(self.layout.triggers) + "*"
         wanted = set(keys)
         needles = [msgspec.json.encode({"contact_id": k})[1:-1] for k in keys]
-        with translate(f"scanning trigger streams under `{self.layout.prefix}` failed"):
-            streams = sorted(
-                n.decode() for n in self.client.scan_iter(match=pattern, _type="stream")
-            )
+        streams = sorted({self.layout.group_triggers(self.layout.group(k)) for k in keys})
         for stream in streams:
             for entry_id, raw in iter_triggers(self.client, stream):
                 if any(n in raw for n in needles):

@@ -1,10 +1,14 @@
 """The contact store: one read round trip and one atomic write per batch.
 
 Every batch costs one read round trip (contact states not cached, due timers, the
-positions of streams not seen yet) and one atomic write: a single Lua call
-(`_COMMIT`) writes states, timer index, triggers, counters, the model and the
-source positions together or not at all, refuses a commit it already applied
-(idempotent under client retries), and stops a flow whose Redis lost its data.
+positions of streams not seen yet) and one atomic write: on one server a single
+Lua call (`pulse.state.lua.COMMIT`) writes states, timer index, triggers, counters,
+the model and the source positions together or not at all, refuses a commit it
+already applied (idempotent under client retries), and stops a flow whose Redis
+lost its data. On a Redis Cluster a batch spans key groups (slots): it commits in
+two phases (prepare per group, decide in the meta group, apply per group), so it
+still lands whole or, when the writer stops between the phases, is finished by
+the next process to start (`ContactStore.recover`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.identity import Alias, decode_alias, encode_alias
 from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
+from pulse.state.lua import APPLY, COMMIT, PREPARE, CommitPart
 from pulse.state.models import ModelRegistry
 from pulse.state.seam import call, execute
 from pulse.triggers import Trigger, encode_trigger
@@ -59,71 +64,6 @@ class ModelShipping(msgspec.Struct):
 
 _EXAMPLE_ENCODER = msgspec.msgpack.Encoder()
 
-# The whole batch commit is this one script: Redis runs a script atomically, so the
-# batch's states, timer index, triggers, counters, model and source positions land
-# together or not at all. It refuses, without writing anything, a commit it has
-# already applied (a retry after a lost reply), recognised by the writer's commit
-# sequence and by the source positions; and a Redis that lost its data under a
-# running flow (the run marker is gone). ARGV[1] is the commit, msgpack (Redis's
-# cmsgpack reads no binary type, so every blob travels as its own ARGV, named by index):
-#   {marker, seq = {key, value}, positions = {key, {{stream, expected, new}, ...}},
-#    states = {{key, blob, timers key, member, due or -1}, ...}, ttl,
-#    triggers = {key, maxlen, {{id, json}, ...}}, counters = {{key, {{field, n}, ...}}, ...},
-#    sets = {{key, value}, ...}, incrs = {key, ...}, hashes = {{key, {{f, v}, ...}}, ...},
-#    lease = {key, owner, ms} or {}, labels = {key, maxlen, {{writer, example}, ...}} or {},
-#    merges = {{alias key, alias value, state key or '', timers key or '', member}, ...}}
-# where blob, json, value and example are ARGV indexes.
-_COMMIT = """
-local c = cmsgpack.unpack(ARGV[1])
-if redis.call('EXISTS', c.marker) == 0 then
-  return redis.error_reply('PULSE_LOST_DATA run marker ' .. c.marker .. ' is gone')
-end
-if redis.call('GET', c.seq[1]) == c.seq[2] then return 'applied' end
-local pos_key = c.positions[1]
-for _, p in ipairs(c.positions[2]) do
-  local now = redis.call('HGET', pos_key, p[1])
-  if now ~= p[2] and not (now == false and p[2] == '') then
-    if now == p[3] then return 'applied' end
-    return redis.error_reply('PULSE_POSITION_MOVED stream ' .. p[1] .. ' is at ' ..
-      tostring(now) .. ', this commit expected ' .. p[2] .. ': another process writes it')
-  end
-end
-for _, p in ipairs(c.positions[2]) do redis.call('HSET', pos_key, p[1], p[3]) end
-redis.call('SET', c.seq[1], c.seq[2], 'EX', 86400)
-for _, st in ipairs(c.states) do
-  redis.call('SET', st[1], ARGV[st[2]], 'EX', c.ttl)
-  if st[5] < 0 then redis.call('ZREM', st[3], st[4])
-  else redis.call('ZADD', st[3], st[5], st[4]) end
-end
-local t = c.triggers
-for _, tr in ipairs(t[3]) do
-  redis.call('XADD', t[1], 'MAXLEN', '~', t[2], '*', 'id', tr[1], 'json', ARGV[tr[2]])
-end
-for _, h in ipairs(c.counters) do
-  for _, fv in ipairs(h[2]) do redis.call('HINCRBY', h[1], fv[1], fv[2]) end
-end
-for _, kv in ipairs(c.sets) do redis.call('SET', kv[1], ARGV[kv[2]]) end
-for _, k in ipairs(c.incrs) do redis.call('INCR', k) end
-for _, h in ipairs(c.hashes) do
-  for _, fv in ipairs(h[2]) do redis.call('HSET', h[1], fv[1], fv[2]) end
-end
-if c.lease[1] then redis.call('SET', c.lease[1], c.lease[2], 'PX', c.lease[3]) end
-if c.labels[1] then
-  for _, l in ipairs(c.labels[3]) do
-    local lk = c.labels[1]
-    redis.call('XADD', lk, 'MAXLEN', '~', c.labels[2], '*', 'writer', l[1], 'example', ARGV[l[2]])
-  end
-end
-for _, m in ipairs(c.merges) do
-  redis.call('SET', m[1], m[2], 'NX', 'EX', c.ttl)
-  if m[3] ~= '' then redis.call('DEL', m[3]) end
-  if m[4] ~= '' then redis.call('ZREM', m[4], m[5]) end
-end
-return 'ok'
-"""
-
-_COMMIT_ENCODER = msgspec.msgpack.Encoder()
-
 
 class ContactStore(ModelRegistry):
     """Loads and commits contact states, timers and triggers in batches; the model registry too."""
@@ -138,11 +78,13 @@ class ContactStore(ModelRegistry):
         self._seq = 0
         self.retried_commits = 0
         """Commits Redis had already applied when a retry sent them again."""
-        self._commit_script = client.register_script(_COMMIT)
+        self._commit_script = client.register_script(COMMIT)
 
     def mark_run(self) -> None:
-        """Make sure the run marker exists (see `commit`): once, before the first batch."""
+        """Make sure the run marker exists (see `commit`) and finish the cluster commits a
+        stopped process left half applied (`recover`): once, before the first batch."""
         call(lambda: self.client.set(self.layout.marker, "pulse", nx=True))
+        self.recover()
 
     def load(
         self,
@@ -173,38 +115,45 @@ class ContactStore(ModelRegistry):
         """`load`, plus the aliases of the anonymous keys `aliases` (those that have one),
         read in the same round trip."""
         aliases = list(aliases)
+        layout = self.layout
         pipe = self.client.pipeline(transaction=False)
-        if aliases:
-            pipe.mget([self.layout.alias(k) for k in aliases])
-        if keys:
-            pipe.mget([self.layout.contact(k) for k in keys])
-        for partition, watermark_ms in due_before.items():
-            pipe.zrangebyscore(self.layout.timers(partition), "-inf", f"({watermark_ms}")
+        alias_reads = _queue_mget(pipe, layout, aliases, layout.alias)
+        state_reads = _queue_mget(pipe, layout, keys, layout.contact)
+        timer_reads = [
+            (partition, index)
+            for partition, watermark_ms in due_before.items()
+            for index in layout.timer_indexes(partition)
+        ]
+        for partition, index in timer_reads:
+            pipe.zrangebyscore(index, "-inf", f"({due_before[partition]}")
         if streams:
-            pipe.hmget(self.layout.positions, list(streams))
+            pipe.hmget(layout.positions, list(streams))
         replies = execute(pipe)
-        raw_aliases = replies.pop(0) if aliases else []
-        found = {
-            k: decode_alias(raw)
-            for k, raw in zip(aliases, raw_aliases, strict=True)
-            if raw is not None
-        }
         raw_positions = replies.pop() if streams else []
         positions = {
             stream: _decode_position(raw)
             for stream, raw in zip(streams, raw_positions, strict=True)
             if raw is not None
         }
-        raw_states = replies.pop(0) if keys else []
+        raw_aliases = alias_reads.take(replies)
+        found = {
+            k: decode_alias(raw)
+            for k, raw in zip(aliases, raw_aliases, strict=True)
+            if raw is not None
+        }
+        raw_states = state_reads.take(replies)
         states = {k: self._decode(k, raw) for k, raw in zip(keys, raw_states, strict=True)}
-        due: dict[str, list[str]] = {}
+        due: dict[str, list[str]] = {partition: [] for partition in due_before}
         missing: list[str] = []
-        for partition, members in zip(due_before, replies, strict=True):
-            due[partition] = [m.decode() for m in members]
-            missing.extend(c for c in due[partition] if c not in states and c not in skip)
+        for (partition, _), members in zip(timer_reads, replies, strict=True):
+            contacts = [m.decode() for m in members]
+            due[partition].extend(contacts)
+            missing.extend(c for c in contacts if c not in states and c not in skip)
         if missing:
             missing = list(dict.fromkeys(missing))
-            raw_states = call(lambda: self.client.mget([self.layout.contact(k) for k in missing]))
+            pipe = self.client.pipeline(transaction=False)
+            reads = _queue_mget(pipe, layout, missing, layout.contact)
+            raw_states = reads.take(execute(pipe))
             states.update(
                 {k: self._decode(k, raw) for k, raw in zip(missing, raw_states, strict=True)}
             )
@@ -248,75 +197,99 @@ class ContactStore(ModelRegistry):
         """
         layout = self.layout
         self._seq += 1
-        args: list[bytes | str] = [b""]
-
-        def blob(value: bytes | str) -> int:
-            args.append(value)
-            return len(args)  # its ARGV index (Lua counts from 1)
-
-        commit: dict[str, Any] = {
-            "marker": layout.marker,
-            "seq": [layout.commit_seq(self.writer), str(self._seq)],
-            "ttl": self.state_ttl_s,
-            "positions": [
+        meta = CommitPart()
+        meta.commit.update(
+            marker=layout.marker,
+            seq=[layout.commit_seq(self.writer), str(self._seq)],
+            positions=[
                 layout.positions,
                 [
                     [stream, "" if old is None else _encode_position(old), _encode_position(new)]
                     for stream, (old, new) in (positions or {}).items()
                 ],
             ],
-            "states": [
-                [
-                    layout.contact(key),
-                    blob(encode_state(state)),
-                    layout.timers(partitions[key]),
-                    key,
-                    _due(key, state, next_due),
-                ]
-                for key, state in states.items()
-            ],
-            "triggers": [
-                layout.triggers,
-                TRIGGER_STREAM_MAXLEN,
-                [[t.trigger_id, blob(encode_trigger(t))] for t in triggers],
-            ],
-            "counters": [
+            counters=[
                 [layout.stats, [[k, n] for k, n in counters.items() if n]],
                 [layout.stages, [[k, n] for k, n in stage_moves.items() if n]],
             ],
-            "sets": [],
-            "incrs": [],
-            "hashes": [],
-            "lease": [],
-            "labels": [],
-            "merges": [
+        )
+        groups: dict[int, CommitPart] = {}
+
+        def part(key: str) -> CommitPart:
+            """The part of the commit that holds `key`'s writes (one server: all of it)."""
+            if not layout.groups:
+                return meta
+            group = layout.group(key)
+            found = groups.get(group)
+            if found is None:
+                found = groups[group] = CommitPart()
+                found.commit["triggers"] = [layout.group_triggers(group), TRIGGER_STREAM_MAXLEN, []]
+            return found
+
+        if not layout.groups:
+            meta.commit["triggers"] = [layout.triggers, TRIGGER_STREAM_MAXLEN, []]
+        for key, state in states.items():
+            into = part(key)
+            into.commit.setdefault("states", []).append(
+                [
+                    layout.contact(key),
+                    into.blob(encode_state(state)),
+                    layout.timers(partitions[key], layout.group(key)),
+                    key,
+                    _due(key, state, next_due),
+                ]
+            )
+        for trigger in triggers:
+            into = part(trigger.contact_id)
+            into.commit["triggers"][2].append(
+                [trigger.trigger_id, into.blob(encode_trigger(trigger))]
+            )
+        for m in merges:
+            group = layout.group(m.anonymous_key)
+            part(m.anonymous_key).commit.setdefault("merges", []).append(
                 [
                     layout.alias(m.anonymous_key),
                     encode_alias(Alias(m.contact, m.partition)),
                     layout.contact(m.anonymous_key) if m.home else "",
-                    layout.timers(m.home) if m.home else "",
+                    layout.timers(m.home, group) if m.home else "",
                     m.anonymous_key,
                 ]
-                for m in merges
-            ],
-        }
+            )
+        for into in (meta, *groups.values()):
+            into.commit["ttl"] = self.state_ttl_s
+        self._add_model(meta, model, is_new_version, shipping)
+        if not layout.groups:
+            return self._run_commit(meta)
+        return self._commit_groups(meta, groups)
+
+    def _add_model(
+        self,
+        meta: CommitPart,
+        model: LeadModel | None,
+        is_new_version: bool,
+        shipping: ModelShipping | None,
+    ) -> None:
+        layout, commit = self.layout, meta.commit
         if model is not None:
-            commit["sets"].append([layout.model, blob(model.dumps())])
+            commit["sets"] = [[layout.model, meta.blob(model.dumps())]]
             if is_new_version:
-                commit["incrs"].append(layout.model_version)
+                commit["incrs"] = [layout.model_version]
             quality = [[k, str(v)] for k, v in model.quality().items()]
-            commit["hashes"].append([layout.model_quality, quality])
+            commit["hashes"] = [[layout.model_quality, quality]]
         if shipping is not None:
             if shipping.lease_ms:
                 commit["lease"] = [layout.model_trainer, shipping.owner, shipping.lease_ms]
             if shipping.labels:
                 examples = [
-                    [shipping.owner, blob(_EXAMPLE_ENCODER.encode(e))] for e in shipping.labels
+                    [shipping.owner, meta.blob(_EXAMPLE_ENCODER.encode(e))] for e in shipping.labels
                 ]
                 commit["labels"] = [layout.labels, 1_000_000, examples]
-        args[0] = _COMMIT_ENCODER.encode(commit)
+
+    def _run_commit(self, meta: CommitPart) -> bool:
+        """The meta part (one server: the whole batch) in one script; False if applied before."""
+        layout = self.layout
         try:
-            reply = self._commit_script(keys=[layout.marker], args=args)
+            reply = self._commit_script(keys=[layout.marker], args=meta.args())
         except redis.ResponseError as exc:
             if "PULSE_LOST_DATA" in str(exc):
                 raise StateError(
@@ -333,6 +306,60 @@ class ContactStore(ModelRegistry):
             return False
         return True
 
+    def _commit_groups(self, meta: CommitPart, groups: dict[int, CommitPart]) -> bool:
+        """Redis Cluster: prepare every key group's part, decide in the meta group, apply."""
+        layout, seq = self.layout, str(self._seq)
+        prepared = {g: layout.prepared(g, self.writer) for g in groups}
+        if groups:
+            pipe = self.client.pipeline(transaction=False)
+            for group, into in groups.items():
+                _queue_eval(pipe, PREPARE, prepared[group], seq, *into.args())
+            execute(pipe, "preparing the batch commit failed")
+        meta.commit["decided"] = [
+            layout.decided,
+            self.writer,
+            f"{seq}:{','.join(map(str, sorted(groups)))}",
+        ]
+        is_new = self._run_commit(meta)
+        self._apply_prepared([(key, seq) for key in prepared.values()])
+        return is_new
+
+    def _apply_prepared(self, parts: list[tuple[str, str]]) -> int:
+        """Apply prepared parts `(key, seq)` that are still there; how many were."""
+        if not parts:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for key, seq in parts:
+            _queue_eval(pipe, APPLY, key, seq)
+        replies = execute(pipe, "applying the batch commit failed")
+        return sum(1 for r in replies if r in (b"ok", "ok"))
+
+    def recover(self) -> int:
+        """Apply what writers decided but did not apply (they stopped between the phases
+        of a cluster commit); returns the number of key group parts applied. Once, at start.
+
+        A writer still running is harmless here: a part applies once, whoever applies it.
+        """
+        layout = self.layout
+        if not layout.groups:
+            return 0
+        raw: dict[bytes, bytes] = call(lambda: self.client.hgetall(layout.decided))
+        parts: list[tuple[str, str]] = []
+        for writer, decision in raw.items():
+            seq, _, groups = decision.decode().partition(":")
+            parts.extend(
+                (layout.prepared(int(g), writer.decode()), seq) for g in groups.split(",") if g
+            )
+        applied = self._apply_prepared(parts)
+        if raw:
+            call(lambda: self.client.hdel(layout.decided, *raw))
+        if applied:
+            log.warning(
+                "applied %d key group parts of batch commits a stopped process had decided",
+                applied,
+            )
+        return applied
+
     def read_contact(self, key: str) -> ContactState | None:
         """One contact's state, or `None` when Redis holds none."""
         raw = call(lambda: self.client.get(self.layout.contact(key)))
@@ -345,6 +372,53 @@ class ContactStore(ModelRegistry):
         pipe.hgetall(self.layout.stages)
         stats, stages = execute(pipe)
         return _ints(stats), _ints(stages)
+
+
+def _queue_eval(pipe: Any, script: str, key: str, *args: bytes | str) -> None:
+    """Queue a script on one key's slot (a cluster pipeline has no `eval` method, but
+    routes the command by its key)."""
+    pipe.execute_command("EVAL", script, 1, key, *args)
+
+
+class _Reads:
+    """Where one `_queue_mget`'s replies lie in a pipeline's: taken off its front."""
+
+    __slots__ = ("order", "sizes")
+
+    def __init__(self, sizes: list[int], order: list[int]) -> None:
+        self.sizes, self.order = sizes, order
+
+    def take(self, replies: list[Any]) -> list[Any]:
+        """The values, in the order the keys were asked for; removed from `replies`."""
+        values: list[Any] = []
+        for _ in self.sizes:
+            values.extend(replies.pop(0))
+        if not self.order:
+            return values
+        ordered: list[Any] = [None] * len(values)
+        for value, index in zip(values, self.order, strict=True):
+            ordered[index] = value
+        return ordered
+
+
+def _queue_mget(pipe: Any, layout: KeyLayout, keys: list[str], name: Any) -> _Reads:
+    """Queue the reads of `name(key)` for `keys`: one `MGET`, or one per key group on a
+    Redis Cluster (an `MGET` must stay in one slot)."""
+    if not keys:
+        return _Reads([], [])
+    if not layout.groups:
+        pipe.mget([name(k) for k in keys])
+        return _Reads([len(keys)], [])
+    by_group: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_group.setdefault(layout.group(key), []).append(index)
+    order: list[int] = []
+    sizes: list[int] = []
+    for indexes in by_group.values():
+        pipe.execute_command("MGET", *(name(keys[i]) for i in indexes))
+        order.extend(indexes)
+        sizes.append(len(indexes))
+    return _Reads(sizes, order)
 
 
 def _due(key: str, state: ContactState, next_due: Mapping[str, int] | None) -> int:

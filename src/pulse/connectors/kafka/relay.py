@@ -50,7 +50,7 @@ from pulse.connectors.kafka.faults import failpoint
 from pulse.connectors.kafka.loop import LoopRunner, acquire_loop
 from pulse.connectors.kafka.settings import KafkaSettings
 from pulse.errors import ConfigError, ConnectorError
-from pulse.state import KeyLayout, RelayCursor, connect
+from pulse.state import KeyLayout, RelayCursor, connect, layout_for_url
 
 __all__ = ["STREAM_HEADER", "STREAM_ID_HEADER", "TriggerRelay", "TriggerRelaySink"]
 
@@ -95,14 +95,15 @@ class TriggerRelay:
         layout: KeyLayout,
         *,
         batch_size: int = 1000,
+        group: int = 0,
     ) -> None:
         if not settings.output_topic:
             raise ConfigError("the trigger relay needs an output topic")
         self.topic = settings.output_topic
         self.settings = settings
-        self.outbox = RelayCursor(client, layout, self.topic)
+        self.outbox = RelayCursor(client, layout, self.topic, group)
         """The relay's Redis reads and writes (the state seam)."""
-        self.stream = layout.triggers
+        self.stream = layout.group_triggers(group)
         self.batch_size = batch_size
         self.relayed = 0
         self.skipped = 0
@@ -327,6 +328,7 @@ class TriggerRelaySink(FixedPartitionedSink[Any, None]):
         self.settings = settings
         self.redis_url = redis_url
         self.prefix = prefix
+        self.layout = layout_for_url(redis_url, prefix)
         runner = acquire_loop("thread")
         try:
             runner.call(ensure_topics(settings, [settings.output_topic], like=settings.topic))
@@ -334,10 +336,17 @@ class TriggerRelaySink(FixedPartitionedSink[Any, None]):
             runner.release()
 
     def list_parts(self) -> list[str]:
-        """One partition: a single relay keeps the stream's order."""
-        return ["relay"]
+        """One partition per trigger stream: a single relay keeps a stream's order
+        (one stream, or one per key group on a Redis Cluster)."""
+        # Zero-padded: bytewax routes by index into the sorted part names.
+        return [f"relay-{g:02d}" for g in range(len(self.layout.trigger_streams))]
+
+    def part_fn(self, item_key: str) -> int:
+        """Wake the relay of the stream that holds the contact's triggers."""
+        return self.layout.group(item_key)
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _RelayPartition:
         """Start the relay: read back the topic's tail, then send the backlog."""
-        relay = TriggerRelay(self.settings, connect(self.redis_url), KeyLayout(self.prefix))
+        group = int(for_part.rpartition("-")[2])
+        relay = TriggerRelay(self.settings, connect(self.redis_url), self.layout, group=group)
         return _RelayPartition(relay)
