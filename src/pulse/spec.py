@@ -8,7 +8,7 @@ without importing the rules package that assembles the file from it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -17,9 +17,9 @@ from pulse.duration import parse_duration_ms
 __all__ = [
     "CALENDAR_DAY",
     "CHANNELS",
+    "CHANNEL_REQUIREMENTS",
     "CapSpan",
     "ChannelOption",
-    "ChannelRequirement",
     "Duration",
     "cap_span",
     "cap_span_field",
@@ -101,7 +101,7 @@ def cap_span_field(text: str) -> Any:
     return msgspec.field(default_factory=lambda: cap_span(text))
 
 
-ChannelRequirement = Literal["consented", "has_address"]
+CHANNEL_REQUIREMENTS = ("consented", "has_address")
 """What a channel option may require: consent for the channel, an address on it."""
 
 
@@ -110,7 +110,7 @@ class ChannelOption(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     channel: str
     """One of `email`, `sms`, `push`, `web`, `crm`, `ads`, `webhook`."""
-    require: list[ChannelRequirement] = []
+    require: list[str] = []
     """`consented`: consent for the channel is not withdrawn; `has_address`: the contact
     has an address on it (see README, "Who may be messaged")."""
     engaged_within: Duration | None = None

@@ -25,7 +25,7 @@ from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
 from pulse.localtime import parse_clock, zone
 from pulse.rules.problems import Problems
 from pulse.rules.schema import Duration, Guardrails, Scoring, TriggerSpec, _File
-from pulse.spec import CHANNELS
+from pulse.spec import CHANNEL_REQUIREMENTS, CHANNELS
 from pulse.suggest import did_you_mean
 from pulse.triggers import kind_of
 from pulse.triggers.base import CheckContext
@@ -342,6 +342,13 @@ def check_channels(
             elif name in seen:
                 problems.add(f"channel `{name}` is listed twice", at)
             seen.add(name)
+            for number, requirement in enumerate(option.require):
+                if requirement not in CHANNEL_REQUIREMENTS:
+                    problems.add(
+                        f"unknown channel condition `{requirement}` (expected `consented` or "
+                        "`has_address`)" + did_you_mean(requirement, CHANNEL_REQUIREMENTS),
+                        f"{at}.require[{number}]",
+                    )
             span = option.engaged_within
             if span is None:
                 continue
