@@ -93,7 +93,8 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     fired: dict[str, str] = {}
     """Per trigger name, the last episode it fired for (once per episode)."""
     timers: dict[str, Timer] = {}
-    """Pending timers by slot: the trigger name, or `name:order_id` for per-order ones."""
+    """Pending timers by slot: the trigger name, `name:order_id` for per-order ones, or
+    `fallback>name>channel` for a channel fallback (`pulse.channels`)."""
     signup_ts: int = 0
     last_active_ts: int = 0
     """Newest contact-initiated event (sends such as `email_sent` are not activity)."""

@@ -1,26 +1,31 @@
 """Emitting a trigger: once per episode, with its guardrails decision, holdout and variant.
 
 `Emitter.emit` is the one place a `Trigger` is made. It remembers the fired
-episode (a second fire of the same episode is dropped), asks `pulse.guardrails`
-for the decision (consent, caps, cooldowns, quiet hours; held out by
-`pulse.experiments`), records the send, opens the goal window
+episode (a second fire of the same episode is dropped), chooses the channel
+(`pulse.channels`), asks `pulse.guardrails` for the decision (consent, caps,
+cooldowns, exclusion groups, quiet hours; held out by `pulse.experiments`),
+records the send, arms the channel fallback, opens the goal window
 (`pulse.attribution`), and writes the reason with the score facts when the model
 is on. A suppressed trigger is written too: the output is the audit trail.
+`Emitter.fall_back` fires a due fallback on the next eligible channel.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from pulse import experiments, guardrails
+from pulse import channels, experiments, guardrails
 from pulse.attribution import Attributions
-from pulse.contact import ContactState
+from pulse.contact import ContactState, Timer
+from pulse.events import Event
+from pulse.exclusion import rivals_of
 from pulse.rules import Rules
 from pulse.scoring import score_at
-from pulse.triggers import Kind, Reason, Trigger, TriggerSpecBase, iso_ms, trigger_id
+from pulse.triggers import Kind, Reason, Trigger, TriggerSpecBase, iso_ms, kind_of, trigger_id
 
 __all__ = ["Emitter"]
 
@@ -33,11 +38,26 @@ class Emitter:
         rules: Rules,
         attributions: Attributions,
         score: Callable[[ContactState, int], float],
+        skipped: Counter[str],
+        is_model_on: Callable[[], bool] = lambda: False,
     ) -> None:
         self._rules = rules
         self._attributions = attributions
         self._score = score
         """The blended score of a contact at a time (`Journey.score`)."""
+        self._skipped = skipped
+        self._is_model_on = is_model_on
+        """Whether the model is on (the journey's model may change): every reason then gets
+        the score facts (`ScoreFacts`)."""
+        specs = [spec for spec in rules.triggers if spec.enabled]
+        self._specs = {spec.name: spec for spec in specs}
+        self._options = {spec.name: channels.options_of(spec) for spec in specs}
+        self._rivals = rivals_of({s.name: s.priority for s in specs}, rules.guardrails)
+        with_fallback = [spec for spec in specs if spec.fallback_after is not None]
+        self._engagement = {s.name: frozenset(s.engagement) for s in with_fallback}
+        self._waits = {s.name: s.fallback_after.ms for s in with_fallback if s.fallback_after}
+        self.engagement_types = frozenset().union(*self._engagement.values())
+        """Event types that may cancel a pending fallback (`note_engagement`)."""
 
     def emit(
         self,
@@ -49,13 +69,14 @@ class Emitter:
         ts: int,
         episode: str,
         reason: Reason,
-        *,
         memory: str = "",
-        is_model_on: bool = False,
+        *,
+        pick: int | None = None,
     ) -> bool:
         """Append a trigger, with the guardrails' decision, unless the episode already fired.
 
         `memory` is where the fired episode is remembered (default: the trigger's name).
+        `pick` is the channel entry a fallback goes out on (default: the first eligible).
         While the model is on the reason gets the score facts (`ScoreFacts`). Returns
         False when nothing was appended or the contact is lost.
         """
@@ -71,21 +92,38 @@ class Emitter:
                 key, experiments.GLOBAL_CONTROL, rules.experiments.control_share
             )
         )
-        verdict = guardrails.decide(
-            state, key, spec.name, spec.channel, ts, rules.guardrails,
-            is_marketing=marketing, is_held_out=is_held_out,
+        options = self._options.get(spec.name, ())
+        require_consent = rules.guardrails.require_consent
+        index = pick if pick is not None else channels.choose(
+            options, 0, state, key, ts, require_consent
         )  # fmt: skip
+        channel = options[index or 0].channel if options else None
+        if options and index is None:
+            verdict = guardrails.Verdict("suppressed", "no_channel")
+        else:
+            verdict = guardrails.decide(
+                state, key, spec.name, channel, ts, rules.guardrails,
+                is_marketing=marketing, is_held_out=is_held_out,
+                rivals=self._rivals.get(spec.name, ()), is_fallback=pick is not None,
+            )  # fmt: skip
         variant = experiments.variant_of(key, spec.name, spec.variants)
         if verdict.decision in ("sent", "deferred"):
-            guardrails.record_send(
-                state, spec.name, spec.channel, verdict.until_ms or ts, rules.guardrails
-            )
-        if verdict.decision != "suppressed" and marketing:
+            sent_ms = verdict.until_ms or ts
+            guardrails.record_send(state, spec.name, channel, sent_ms, rules.guardrails)
+            wait = self._waits.get(spec.name)
+            if wait is not None and index is not None and index + 1 < len(options):
+                channels.arm_fallback(
+                    state, spec.name, episode, options[index].channel, sent_ms + wait,
+                    self._skipped,
+                )  # fmt: skip
+        if verdict.decision != "suppressed" and marketing and pick is None:
             arm = "held_out" if is_held_out else "sent"
             self._attributions.expose(state, spec, ts, variant, arm)
         score = self._score(state, ts)
         facts: dict[str, Any] = msgspec.to_builtins(reason)
-        if is_model_on:
+        if verdict.by is not None:
+            facts["excluded_by"] = verdict.by
+        if self._is_model_on():
             points = round(score_at(state, ts, rules.scoring), 3)
             facts["points"] = points
             # `model_p` below 0 means the model gave no probability (warming up).
@@ -101,7 +139,7 @@ class Emitter:
                 ts_ms=ts,
                 score=score,
                 stage=state.stage,
-                channel=spec.channel,
+                channel=channel,
                 rules_version=rules.version,
                 reason=facts,
                 decision=verdict.decision,
@@ -111,3 +149,36 @@ class Emitter:
             )
         )
         return verdict.reason != "lost"
+
+    def fall_back(
+        self, out: list[Trigger], state: ContactState, key: str, timer: Timer, slot: str
+    ) -> None:
+        """Fire a due fallback (`pulse.channels`) on the next eligible channel entry, or
+        count that there is none (`fallback_no_channel`)."""
+        spec = self._specs.get(timer.trigger)
+        if spec is None:
+            return  # the trigger left the rules
+        options = self._options[spec.name]
+        used = channels.fallback_channel(slot)
+        after = next((i for i, o in enumerate(options) if o.channel == used), len(options))
+        rules = self._rules.guardrails
+        pick = channels.choose(options, after + 1, state, key, timer.due_ms, rules.require_consent)
+        if pick is None:
+            self._skipped["fallback_no_channel"] += 1
+            return
+        reason = channels.FallbackReason(
+            armed_by=timer.episode,
+            due=iso_ms(timer.due_ms),
+            fallback_of=trigger_id(key, spec.name, timer.episode),
+            fallback_from=used,
+        )
+        self.emit(
+            out, state, key, spec, kind_of(spec), timer.due_ms,
+            f"{timer.episode}>{options[pick].channel}", reason,
+            f"{spec.name}>fallback", pick=pick,
+        )  # fmt: skip
+
+    def note_engagement(self, state: ContactState, event: Event) -> None:
+        """Cancel the pending fallbacks `event` engages with (its type is one of
+        `engagement_types`)."""
+        channels.cancel_on_engagement(state, event, self._engagement, self._waits)

@@ -13,13 +13,19 @@ out with a decision, in this order of checks:
 3. `suppressed`, `unsubscribed` / `consent_withdrawn` / `hard_bounce` /
    `spam_complaint` / `no_consent`: consent for the channel is withdrawn (see
    `consent_block`);
-4. `suppressed`, `cooldown`: the same trigger was sent to the contact too recently;
-5. `suppressed`, `frequency_cap`: the channel's cap per rolling window is reached;
-6. `held_out`: the contact is in the trigger's control group (`is_held_out`, decided
+4. `suppressed`, `cooldown`: the same trigger was sent to the contact too recently
+   (a channel fallback, `pulse.channels`, is the same message: no cooldown applies);
+5. `suppressed`, `excluded`: a trigger of one of its exclusion groups with a priority
+   at least its own was sent within the group's window (`pulse.exclusion`; the
+   winner is `Verdict.by`);
+6. `suppressed`, `frequency_cap`: a cap on the channel, or on `all` channels, per
+   rolling window or per local calendar day, is reached (`pulse.caps`);
+7. `held_out`: the contact is in the trigger's control group (`is_held_out`, decided
    by `pulse.experiments`); after the suppressions, so a trigger that could not have
    been sent is no experiment exposure, and before quiet hours, which only delay;
-7. `deferred` until the end of quiet hours in the contact's time zone;
-8. otherwise `sent`.
+8. `deferred` until the end of quiet hours in the contact's time zone
+   (`pulse.localtime`);
+9. otherwise `sent`.
 
 All of it is event time and pure: consent facts (`apply_consent`) and send
 history (`record_send`) live in the contact's state, each bounded, so a replay
@@ -29,19 +35,18 @@ fact, read as it is when the batch runs.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
 from contextvars import ContextVar
-from datetime import datetime, timedelta
-from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import msgspec
 
+from pulse import caps, exclusion
 from pulse.contact import Consent, ContactState
 from pulse.events import Event
+from pulse.exclusion import Rivals
+from pulse.localtime import deferral_ms, parse_clock
 from pulse.triggers import Decision
 
 if TYPE_CHECKING:  # `pulse.rules` checks its guardrails section with this module's helpers
@@ -57,12 +62,9 @@ __all__ = [
     "apply_consent",
     "consent_block",
     "decide",
-    "deferral_ms",
     "has_address",
     "is_anonymous",
-    "parse_clock",
     "record_send",
-    "zone",
 ]
 
 ADDRESS_CHANNELS = frozenset({"email", "sms", "push"})
@@ -87,6 +89,8 @@ class Verdict(msgspec.Struct, frozen=True, gc=False):
     """Why a `suppressed` trigger must not be sent."""
     until_ms: int | None = None
     """When a `deferred` one may be sent."""
+    by: str | None = None
+    """The trigger that won, for one suppressed as `excluded`."""
 
 
 SUPPRESSED: ContextVar[Mapping[str, frozenset[str]]] = ContextVar(
@@ -207,8 +211,14 @@ def decide(
     *,
     is_marketing: bool = True,
     is_held_out: bool = False,
+    rivals: Rivals = (),
+    is_fallback: bool = False,
 ) -> Verdict:
-    """The decision for a trigger firing at `ts_ms` (see the module docstring)."""
+    """The decision for a trigger firing at `ts_ms` (see the module docstring).
+
+    `rivals` are the triggers that exclude this one (`pulse.exclusion.rivals_of`);
+    `is_fallback`: it is a channel fallback of a trigger already sent (no cooldown).
+    """
     listed = SUPPRESSED.get().get(key)
     if listed and ("all" in listed or channel in listed):
         return _LISTED
@@ -222,16 +232,16 @@ def decide(
             return Verdict("suppressed", blocked)
     cooldown = rules.cooldowns.get(trigger)
     last = state.last_sent.get(trigger)
-    if cooldown is not None and last is not None and ts_ms - last < cooldown.ms:
+    is_cooling = cooldown is not None and last is not None and ts_ms - last < cooldown.ms
+    if is_cooling and not is_fallback:
         return Verdict("suppressed", "cooldown")
+    winner = exclusion.excluded_by(state, rivals, ts_ms) if rivals else None
+    if winner is not None:
+        return Verdict("suppressed", "excluded", by=winner)
     if channel is None:
         return _HELD_OUT if is_held_out else _SENT
-    sends = state.sends.get(channel, ())
-    for cap in rules.frequency_caps:
-        if cap.channel == channel:
-            since = ts_ms - cap.per.ms
-            if len(sends) - bisect.bisect_right(sends, since) >= cap.max:
-                return Verdict("suppressed", "frequency_cap")
+    if caps.is_capped(state, channel, channel not in NON_MESSAGE_CHANNELS, ts_ms, rules):
+        return Verdict("suppressed", "frequency_cap")
     if is_held_out:
         return _HELD_OUT
     quiet = rules.quiet_hours
@@ -250,7 +260,8 @@ def decide(
 def record_send(
     state: ContactState, trigger: str, channel: str | None, at_ms: int, rules: Guardrails
 ) -> None:
-    """Remember a sent (or deferred, at its send time) message, as much as the caps need.
+    """Remember a sent (or deferred, at its send time) message, as much as the cooldowns,
+    exclusion groups and caps need.
 
     >>> from pulse.rules import FrequencyCap, Guardrails
     >>> rules = Guardrails(frequency_caps=[FrequencyCap(channel="email", max=2)])
@@ -259,71 +270,7 @@ def record_send(
     >>> state.sends
     {'email': [5, 9]}
     """
-    if trigger in rules.cooldowns:
+    if trigger in rules.cooldowns or exclusion.is_grouped(trigger, rules):
         state.last_sent[trigger] = max(state.last_sent.get(trigger, at_ms), at_ms)
-    if channel is None:
-        return
-    keep = max((cap.max for cap in rules.frequency_caps if cap.channel == channel), default=0)
-    if not keep:
-        return
-    sends = state.sends.setdefault(channel, [])
-    bisect.insort(sends, at_ms)
-    del sends[:-keep]
-
-
-def parse_clock(text: str) -> int:
-    """`HH:MM` as minutes after midnight; raises ValueError otherwise.
-
-    >>> parse_clock("21:30")
-    1290
-    """
-    hours, sep, minutes = text.partition(":")
-    if not sep or not (hours.isdigit() and minutes.isdigit()) or len(minutes) != 2:
-        raise ValueError(f"expected `HH:MM`, got `{text}`")
-    h, m = int(hours), int(minutes)
-    if not (0 <= h <= 23 and 0 <= m <= 59):
-        raise ValueError(f"expected `HH:MM` between 00:00 and 23:59, got `{text}`")
-    return h * 60 + m
-
-
-@lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo | None:
-    """The IANA time zone `name`, or None when there is no such zone.
-
-    >>> zone("Europe/Paris").key, zone("Mars/Olympus")
-    ('Europe/Paris', None)
-    """
-    if not name or len(name) > 64:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ValueError, KeyError, OSError):  # not found is a KeyError; a bad path, ValueError
-        return None
-
-
-def deferral_ms(ts_ms: int, tz_name: str, start_min: int, end_min: int) -> int | None:
-    """When a message at `ts_ms` may go out if quiet hours `[start, end)` (local minutes
-    after midnight, wrapping past midnight when start > end) hold it; None when they do not.
-
-    >>> ten_pm_utc = 1767650400000  # 2026-01-05T22:00:00Z
-    >>> deferral_ms(ten_pm_utc, "UTC", 21 * 60, 8 * 60)  # 2026-01-06T08:00Z
-    1767686400000
-    >>> deferral_ms(ten_pm_utc, "Asia/Tokyo", 21 * 60, 8 * 60) is None  # 07:00 local: quiet
-    False
-    >>> deferral_ms(ten_pm_utc, "America/New_York", 21 * 60, 8 * 60) is None  # 17:00 local
-    True
-    """
-    tz = zone(tz_name) or zone("UTC")
-    local = datetime.fromtimestamp(ts_ms / 1000, tz=tz)
-    minute = local.hour * 60 + local.minute
-    if start_min == end_min:
-        return None
-    if start_min < end_min:
-        is_quiet = start_min <= minute < end_min
-    else:
-        is_quiet = minute >= start_min or minute < end_min
-    if not is_quiet:
-        return None
-    day = local.date() if minute < end_min else local.date() + timedelta(days=1)
-    opens = datetime(day.year, day.month, day.day, end_min // 60, end_min % 60, tzinfo=tz)
-    return int(opens.timestamp() * 1000)
+    if channel is not None:
+        caps.record(state, channel, channel not in NON_MESSAGE_CHANNELS, at_ms, rules)

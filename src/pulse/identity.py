@@ -24,9 +24,10 @@ from typing import Any
 import msgspec
 
 from pulse.contact import ContactState, Timer
-from pulse.guardrails import is_anonymous, zone
+from pulse.guardrails import is_anonymous
 from pulse.labels import LABEL_SLOT
 from pulse.lift import ATTRIBUTION_SLOT
+from pulse.localtime import zone
 from pulse.rules import Scoring
 from pulse.scoring import decay_factor
 from pulse.windows import compact

@@ -7,8 +7,9 @@ when the watermark passes pending timers, then writes the states back.
 
 This module orchestrates; the concepts live beside it: the contact's own facts
 (`pulse.facts`), the trigger kinds (`pulse.triggers`, whose hooks this calls in
-the order `pulse.triggers.base` documents), emitting with guardrails and holdouts
-(`pulse.emission`), goal windows (`pulse.attribution`), labels (`pulse.labels`).
+the order `pulse.triggers.base` documents), emitting with guardrails, holdouts and
+channel fallbacks (`pulse.emission`, `pulse.channels`), goal windows
+(`pulse.attribution`), labels (`pulse.labels`).
 
 Determinism: before an event is applied, the contact's timers due before its
 event time fire first. Events come in event-time order, so a contact's story is
@@ -27,6 +28,7 @@ from collections import Counter
 
 from pulse import facts, labels, windows
 from pulse.attribution import ATTRIBUTION_SLOT, Attributions
+from pulse.channels import FALLBACK_SLOT
 from pulse.conditions import Condition
 from pulse.contact import ContactState
 from pulse.emission import Emitter
@@ -76,7 +78,9 @@ class Journey:
         self._attributions = Attributions(
             rules.experiments, self._specs, self.outcomes, self.skipped
         )
-        self._emitter = Emitter(rules, self._attributions, self.score)
+        self._emitter = Emitter(
+            rules, self._attributions, self.score, self.skipped, lambda: self.model is not None
+        )
         self._point_rules = {
             type_: list(rules.rules_for(type_))
             for type_ in {rule.event for rule in rules.scoring.rules}
@@ -116,6 +120,8 @@ class Journey:
             for kind, spec in self._hooks.on_event.get(type_, ()):
                 kind.on_event(self, spec, state, event)
         facts.note_cancels(state, event)
+        if type_ in self._emitter.engagement_types:
+            self._emitter.note_engagement(state, event)
         points_before, points = self._apply_points(state, event)
         score_before = round(points_before + self._model_part(state, points_before), 3)
         state.last_ts = max(state.last_ts, ts)
@@ -210,8 +216,9 @@ class Journey:
             if slot == ATTRIBUTION_SLOT:
                 self._attributions.close(state, timer.due_ms)
                 continue
-            spec = self._specs.get(timer.trigger)
-            if spec is not None:
+            if slot.startswith(FALLBACK_SLOT):
+                self._emitter.fall_back(out, state, key, timer, slot)
+            elif (spec := self._specs.get(timer.trigger)) is not None:
                 self._kinds[spec.name].fire(self, spec, state, key, timer, slot)
 
     # -- what the kinds call back (`pulse.triggers.base.Step`) ------------------
@@ -229,10 +236,7 @@ class Journey:
     ) -> bool:
         """Emit a trigger once per episode, with its decision (see `pulse.emission`)."""
         kind = self._kinds[spec.name]
-        return self._emitter.emit(
-            self._out, state, key, spec, kind, ts, episode, reason,
-            memory=memory, is_model_on=self.model is not None,
-        )  # fmt: skip
+        return self._emitter.emit(self._out, state, key, spec, kind, ts, episode, reason, memory)
 
     def credit(self, what: str) -> None:
         """Count `what` (a stage move, a trigger) for each point rule that scored this event."""

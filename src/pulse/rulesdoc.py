@@ -22,6 +22,7 @@ import msgspec
 
 from pulse.duration import format_duration
 from pulse.rules import schema
+from pulse.spec import ChannelOption
 from pulse.triggers import KINDS, TriggerSpecBase
 
 __all__ = ["DESCRIPTIONS", "EXAMPLES", "missing_descriptions", "render_reference"]
@@ -86,14 +87,27 @@ EXAMPLES: dict[str, str] = {
     "TriggerSpecBase.enabled": "- {kind: rescue, enabled: false}",
     "_File.extends": "extends: default",
     "PointRule.enabled": "- {name: premium_product_view, enabled: false}",
-    "Guardrails.frequency_caps": "frequency_caps: [{channel: email, max: 3, per: 1d}]",
+    "Guardrails.frequency_caps": (
+        "frequency_caps: [{channel: email, max: 3, per: 1d}, {channel: all, max: 1, per: day}]"
+    ),
     "Guardrails.cooldowns": "cooldowns: {abandon_cart: 1d}",
     "Guardrails.quiet_hours": 'quiet_hours: {start: "22:00", end: "07:00", channels: [email]}',
     "Guardrails.default_timezone": "default_timezone: Europe/Paris",
+    "Guardrails.exclusive": "exclusive: [{triggers: [abandon_cart, browse_abandon], within: 1d}]",
+    "TriggerSpecBase.priority": "- {kind: abandon_cart, priority: 2}",
+    "TriggerSpecBase.channels": "channels: [email, {channel: sms, require: [consented]}]",
+    "TriggerSpecBase.fallback_after": "- {kind: abandon_cart, channels: [email, sms], "
+    "fallback_after: 48h}",
+    "TriggerSpecBase.engagement": "engagement: [email_click]",
     "TriggerSpecBase.holdout": "- {kind: abandon_cart, holdout: 0.1}",
     "TriggerSpecBase.variants": "- {kind: welcome, variants: [short, long]}",
     "TriggerSpecBase.goal": "- {kind: browse_abandon, goal: add_to_cart, goal_within: 1d}",
     "Experiments.control_share": "control_share: 0.05",
+    "FrequencyCap.channel": "- {channel: all, max: 4, per: 1w}",
+    "FrequencyCap.max": "- {channel: email, max: 1, per: day}",
+    "ExclusionGroup.triggers": "- {triggers: [abandon_cart, browse_abandon, rescue]}",
+    "ChannelOption.channel": "- {channel: sms, require: [consented, has_address]}",
+    "ChannelOption.require": "require: [consented, has_address]",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
 
@@ -133,6 +147,11 @@ def render_reference() -> str:
         "A list of triggers. Every trigger has these fields; `kind` picks the rest.",
         "",
         *_table("triggers[].", TriggerSpecBase, (), extra=[("kind", _kind_row())]),
+        "### `triggers[].channels[]`",
+        "",
+        _doc(ChannelOption),
+        "",
+        *_table("triggers[].channels[].", ChannelOption, ()),
     ]
     for kind in KINDS.values():
         spec = kind.spec_type
@@ -151,6 +170,8 @@ def missing_descriptions() -> list[str]:
     for _, _, struct, skip in _sections():
         missing += [f"{struct.__name__}.{f.name}" for f in _fields(struct, skip)
                     if not _description(struct, f.name)]  # fmt: skip
+    missing += [f"ChannelOption.{f.name}" for f in msgspec.structs.fields(ChannelOption)
+                if not _description(ChannelOption, f.name)]  # fmt: skip
     specs: list[type[TriggerSpecBase]] = [TriggerSpecBase]
     specs += [kind.spec_type for kind in KINDS.values()]
     for spec in specs:
@@ -164,12 +185,28 @@ def missing_descriptions() -> list[str]:
 def _sections() -> Iterator[tuple[str, str, Any, tuple[str, ...]]]:
     yield from _SECTIONS
     # Any other struct-valued top-level field (the model, and whatever comes next) gets
-    # a section of its own, so a new part of the schema cannot go undocumented.
+    # a section of its own, so a new part of the schema cannot go undocumented; so do
+    # the structs its fields hold (`guardrails.frequency_caps[]`, ...).
     for field in msgspec.structs.fields(schema._File):
         if field.name in ("scoring", "stages", "triggers"):
             continue
         if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
             yield (f"`{field.name}`", f"{field.name}.", field.type, ())
+            for inner in msgspec.structs.fields(field.type):
+                held = _held_struct(inner.type)
+                if held is not None:
+                    name = f"{field.name}.{inner.name}" + ("[]" if held[1] else "")
+                    yield (f"`{name}`", f"{name}.", held[0], ())
+
+
+def _held_struct(type_: Any) -> tuple[Any, bool] | None:
+    """The struct a field holds, and whether in a list: `list[S]`, `S` or `S | None`."""
+    is_list = typing.get_origin(type_) is list
+    args = typing.get_args(type_) if is_list or typing.get_origin(type_) else (type_,)
+    structs = [a for a in args if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+    if len(structs) == 1 and all(a in (structs[0], type(None)) for a in args):
+        return structs[0], is_list
+    return None
 
 
 def _section(title: str, prefix: str, struct: Any, skip: tuple[str, ...]) -> list[str]:
@@ -267,6 +304,8 @@ def _value(field: msgspec.structs.FieldInfo) -> str:
 def _yaml(value: Any) -> str:
     if isinstance(value, schema.Duration):
         return format_duration(value.ms)
+    if isinstance(value, schema.CapSpan):
+        return "day" if value.is_calendar_day else format_duration(value.ms)
     if value is None:
         return "none"
     if value == "":
@@ -283,6 +322,8 @@ def _yaml(value: Any) -> str:
 def _type_name(type_: Any) -> str:
     if type_ is schema.Duration:
         return "duration"
+    if type_ is schema.CapSpan:
+        return "`day` or duration"
     simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     if type_ in simple:
         return simple[type_]
@@ -291,12 +332,17 @@ def _type_name(type_: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if origin is list:
-        return f"list of {_type_name(args[0])}s"
+        if typing.get_origin(args[0]) is Literal:
+            return "list, each " + _type_name(args[0])
+        is_union = typing.get_origin(args[0]) in (types.UnionType, typing.Union)
+        inner = typing.get_args(args[0]) if is_union else args[:1]
+        return "list of " + " or ".join(f"{_type_name(a)}s" for a in inner)
     if origin is dict:
         return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}"
-    if origin in (types.UnionType, typing.Union) and type(None) in args:
+    if origin in (types.UnionType, typing.Union):
         rest = [a for a in args if a is not type(None)]
-        return " or ".join(_type_name(a) for a in rest) + " (optional)"
+        optional = " (optional)" if type(None) in args else ""
+        return " or ".join(_type_name(a) for a in rest) + optional
     if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
         return "mapping"
     return str(type_)

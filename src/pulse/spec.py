@@ -1,4 +1,5 @@
-"""`Duration`, the type of every span of event time in a rules file.
+"""`Duration`, the type of every span of event time in a rules file, and the other
+small field types a trigger's spec and the guardrails share (`CapSpan`, `ChannelOption`).
 
 The rules schema (`pulse.rules.schema`) and each trigger kind's spec
 (`pulse.triggers`) are built from these, so a kind's module can declare its spec
@@ -13,7 +14,22 @@ import msgspec
 
 from pulse.duration import parse_duration_ms
 
-__all__ = ["Duration", "duration_field"]
+__all__ = [
+    "CALENDAR_DAY",
+    "CHANNELS",
+    "CHANNEL_REQUIREMENTS",
+    "CapSpan",
+    "ChannelOption",
+    "Duration",
+    "cap_span",
+    "cap_span_field",
+    "duration_field",
+]
+
+CHANNELS = ("email", "sms", "push", "web", "crm", "ads", "webhook")
+"""The channels a trigger may go out on."""
+CALENDAR_DAY = "day"
+"""How a frequency cap's `per` names the contact's local calendar day."""
 
 
 class Duration:
@@ -43,3 +59,60 @@ def duration_field(text: str) -> Any:
     Duration(ms=1800000)
     """
     return msgspec.field(default_factory=lambda: Duration(parse_duration_ms(text)))
+
+
+class CapSpan:
+    """A frequency cap's window: a rolling span of event time (`1d`, `12h`), or `day`,
+    the contact's local calendar day (`is_calendar_day`, `ms` 0)."""
+
+    __slots__ = ("is_calendar_day", "ms")
+
+    def __init__(self, ms: int, is_calendar_day: bool = False) -> None:
+        self.ms = ms
+        self.is_calendar_day = is_calendar_day
+
+    def __repr__(self) -> str:
+        return "CapSpan(day)" if self.is_calendar_day else f"CapSpan(ms={self.ms})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, CapSpan)
+            and other.ms == self.ms
+            and other.is_calendar_day == self.is_calendar_day
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.ms, self.is_calendar_day))
+
+
+def cap_span(value: object) -> CapSpan:
+    """A cap window as written: `day`, or a duration; raises `ValueError` otherwise.
+
+    >>> cap_span("day"), cap_span("2h")
+    (CapSpan(day), CapSpan(ms=7200000))
+    """
+    if value == CALENDAR_DAY:
+        return CapSpan(0, is_calendar_day=True)
+    return CapSpan(parse_duration_ms(value))
+
+
+def cap_span_field(text: str) -> Any:
+    """A struct field defaulting to the cap window `text`."""
+    return msgspec.field(default_factory=lambda: cap_span(text))
+
+
+CHANNEL_REQUIREMENTS = ("consented", "has_address")
+"""What a channel option may require: consent for the channel, an address on it."""
+
+
+class ChannelOption(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One entry of a trigger's `channels`: the channel, and when it is eligible."""
+
+    channel: str
+    """One of `email`, `sms`, `push`, `web`, `crm`, `ads`, `webhook`."""
+    require: list[str] = []
+    """`consented`: consent for the channel is not withdrawn; `has_address`: the contact
+    has an address on it (see README, "Who may be messaged")."""
+    engaged_within: Duration | None = None
+    """The contact opened or clicked on this channel (`email_open`, `email_click`,
+    `sms_click`, `push_open`) within this long before the trigger (at most 30d)."""

@@ -10,7 +10,7 @@ import pytest
 from pulse.cli import main
 from pulse.conditions import CONTACT_FIELDS
 from pulse.contact import ContactState
-from pulse.rules import check_rules, default_rules_path, load_rules
+from pulse.rules import Rules, check_rules, default_rules_path, load_rules
 from pulse.scoring import contact_view
 
 
@@ -224,3 +224,127 @@ def test_problems_and_warnings_are_listed_by_line() -> None:
 def test_misspelt_names_get_a_did_you_mean(text: str, suggestion: str) -> None:
     check = check_rules(text)
     assert any(suggestion in p for p in check.problems), check.problems
+
+
+# -- guardrails: calendar-day and cross-channel caps, exclusion groups (#13) ------------
+
+_TWO = "triggers:\n  - {kind: abandon_cart}\n  - {kind: browse_abandon}\n"
+
+
+def test_cap_per_calendar_day_and_on_all_channels_is_accepted() -> None:
+    text = _TWO + "guardrails:\n  frequency_caps:\n    - {channel: all, max: 2, per: day}\n"
+    rules = load_rules_text(text)
+    (cap,) = rules.guardrails.frequency_caps
+    assert cap.channel == "all" and cap.per.is_calendar_day and cap.per.ms == 0
+
+
+def test_cap_per_a_word_other_than_day_is_refused_naming_the_line() -> None:
+    text = _TWO + "guardrails:\n  frequency_caps:\n    - {channel: email, max: 2, per: week}\n"
+    message = problem_at(text, "$.guardrails.frequency_caps[0].per")
+    assert "Expected `day` or a duration" in message and "(line 6)" in message
+
+
+def test_cap_on_an_unknown_channel_is_a_warning_with_a_suggestion() -> None:
+    text = _TWO + "guardrails:\n  frequency_caps:\n    - {channel: emial, max: 2}\n"
+    assert "did you mean `email`" in warning_at(text, "$.guardrails.frequency_caps[0].channel")
+
+
+def test_exclusion_group_naming_an_unknown_trigger_is_refused() -> None:
+    text = _TWO + "guardrails:\n  exclusive:\n    - {triggers: [abandon_cart, browse_abandn]}\n"
+    message = problem_at(text, "$.guardrails.exclusive[0].triggers[1]")
+    assert "unknown trigger `browse_abandn`" in message and "`browse_abandon`" in message
+
+
+def test_exclusion_group_of_one_trigger_is_refused() -> None:
+    text = _TWO + "guardrails:\n  exclusive:\n    - {triggers: [abandon_cart, abandon_cart]}\n"
+    assert "two distinct" in problem_at(text, "$.guardrails.exclusive[0].triggers")
+
+
+def test_exclusion_group_within_zero_is_refused() -> None:
+    text = _TWO + (
+        "guardrails:\n  exclusive:\n    - {triggers: [abandon_cart, browse_abandon], within: 0s}\n"
+    )
+    assert "longer than zero" in problem_at(text, "$.guardrails.exclusive[0].within")
+
+
+def test_priority_must_be_an_integer() -> None:
+    text = "triggers:\n  - {kind: abandon_cart, priority: high}\n"
+    assert "Expected `int`" in problem_at(text, "$.triggers[0].priority")
+
+
+# -- channels and fallback (#13 part 4) --------------------------------------------------
+
+
+def test_channel_list_with_conditions_and_fallback_is_accepted() -> None:
+    text = (
+        "triggers:\n  - kind: abandon_cart\n    channels:\n      - email\n"
+        "      - {channel: sms, require: [consented, has_address], engaged_within: 30d}\n"
+        "    fallback_after: 48h\n    engagement: [email_open]\n"
+    )
+    (spec,) = load_rules_text(text).triggers
+    assert spec.channels[0] == "email" and spec.fallback_after is not None
+
+
+def test_unknown_channel_in_the_list_is_refused_with_a_suggestion() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [email, smss]}\n"
+    message = problem_at(text, "$.triggers[0].channels[1]")
+    assert "unknown channel `smss`" in message and "did you mean `sms`" in message
+
+
+def test_channel_listed_twice_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [email, email]}\n"
+    assert "listed twice" in problem_at(text, "$.triggers[0].channels[1]")
+
+
+def test_unknown_channel_condition_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [{channel: sms, require: [opted_in]}]}\n"
+    message = problem_at(text, "$.triggers[0].channels[0].require[0]")
+    assert "`consented`" in message and "`has_address`" in message
+
+
+def test_engaged_within_beyond_the_30_days_pulse_keeps_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [{channel: email, engaged_within: 60d}]}\n"
+    assert "at most 30d" in problem_at(text, "$.triggers[0].channels[0].engaged_within")
+
+
+def test_engaged_within_on_a_channel_without_engagement_events_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [{channel: crm, engaged_within: 7d}]}\n"
+    assert "can never hold" in problem_at(text, "$.triggers[0].channels[0].engaged_within")
+
+
+def test_fallback_without_a_second_channel_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channel: email, fallback_after: 48h}\n"
+    assert "no second channel" in problem_at(text, "$.triggers[0].fallback_after")
+
+
+def test_fallback_after_zero_is_refused() -> None:
+    text = "triggers:\n  - {kind: welcome, channels: [email, sms], fallback_after: 0s}\n"
+    assert "longer than zero" in problem_at(text, "$.triggers[0].fallback_after")
+
+
+def test_fallback_engagement_on_an_unknown_event_type_is_refused_with_a_suggestion() -> None:
+    text = (
+        "triggers:\n  - {kind: welcome, channels: [email, sms], fallback_after: 1d,"
+        " engagement: [email_opened]}\n"
+    )
+    message = problem_at(text, "$.triggers[0].engagement[0]")
+    assert "unknown event type `email_opened`" in message and "`email_open`" in message
+
+
+def test_fallback_with_no_engagement_event_is_refused() -> None:
+    text = (
+        "triggers:\n  - {kind: welcome, channels: [email, sms], fallback_after: 1d,"
+        " engagement: []}\n"
+    )
+    assert "at least one event type" in problem_at(text, "$.triggers[0].engagement")
+
+
+def test_a_base_channel_beside_a_different_channel_list_is_a_warning() -> None:
+    text = "extends: default\ntriggers:\n  - {kind: welcome, channels: [sms, email]}\n"
+    assert "`channel` (`email`) is ignored" in warning_at(text, "$.triggers[0].channel")
+
+
+def load_rules_text(text: str) -> Rules:
+    check = check_rules(text, "r.yaml")
+    assert check.rules is not None, check.problems
+    return check.rules

@@ -16,7 +16,10 @@ from pulse.rules.loader import RulesCheck, check_rules, default_rules_path, load
 from pulse.rules.schema import (
     AbandonCart,
     BrowseAbandon,
+    CapSpan,
+    ChannelOption,
     Duration,
+    ExclusionGroup,
     Experiments,
     FrequencyCap,
     Guardrails,
@@ -40,7 +43,10 @@ from pulse.rules.schema import (
 __all__ = [
     "AbandonCart",
     "BrowseAbandon",
+    "CapSpan",
+    "ChannelOption",
     "Duration",
+    "ExclusionGroup",
     "Experiments",
     "FrequencyCap",
     "Guardrails",

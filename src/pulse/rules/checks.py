@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from pulse.caps import ALL
+from pulse.channels import ENGAGEMENT_CHANNEL, options_of
 from pulse.conditions import (
     CONDITION_VARIABLES,
     KNOWN_PROPS,
@@ -20,14 +22,16 @@ from pulse.conditions import (
     unknown_props,
 )
 from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
-from pulse.guardrails import parse_clock, zone
+from pulse.localtime import parse_clock, zone
 from pulse.rules.problems import Problems
 from pulse.rules.schema import Duration, Guardrails, Scoring, TriggerSpec, _File
+from pulse.spec import CHANNEL_REQUIREMENTS, CHANNELS
 from pulse.suggest import did_you_mean
 from pulse.triggers import kind_of
 from pulse.triggers.base import CheckContext
 
 __all__ = [
+    "check_channels",
     "check_consistency",
     "check_durations",
     "check_experiments",
@@ -247,13 +251,39 @@ def check_guardrails(guardrails: Guardrails, raw_triggers: list[Any], problems: 
                 f"`max` ({cap.max}) must be at least 1 (to stop a channel, withdraw consent)",
                 f"{at}.max",
             )
-        if cap.per.ms <= 0:
-            problems.add("`per` must be longer than zero", f"{at}.per")
+        if not cap.per.is_calendar_day and cap.per.ms <= 0:
+            problems.add("`per` must be longer than zero (or `day`)", f"{at}.per")
         if not cap.channel:
             problems.add("`channel` must name a channel", f"{at}.channel")
+        elif cap.channel not in (*CHANNELS, ALL):
+            problems.warn(
+                f"cap on unknown channel `{cap.channel}` (pulse knows "
+                + ", ".join(f"`{c}`" for c in (*CHANNELS, ALL))
+                + ")"
+                + did_you_mean(cap.channel, (*CHANNELS, ALL)),
+                f"{at}.channel",
+            )
     names = {
         str(raw.get("name") or raw.get("kind")) for raw in raw_triggers if isinstance(raw, dict)
     }
+    for index, group in enumerate(guardrails.exclusive):
+        at = f"{path}.exclusive[{index}]"
+        if len(set(group.triggers)) < 2:
+            problems.add(
+                "an exclusion group needs at least two distinct triggers", f"{at}.triggers"
+            )
+        seen: set[str] = set()
+        for position, name in enumerate(group.triggers):
+            if name not in names:
+                problems.add(
+                    f"exclusion group names unknown trigger `{name}`" + did_you_mean(name, names),
+                    f"{at}.triggers[{position}]",
+                )
+            elif name in seen:
+                problems.add(f"trigger `{name}` is named twice", f"{at}.triggers[{position}]")
+            seen.add(name)
+        if group.within.ms <= 0:
+            problems.add("`within` must be longer than zero", f"{at}.within")
     for name, span in guardrails.cooldowns.items():
         if name not in names:
             problems.add(
@@ -277,6 +307,86 @@ def check_guardrails(guardrails: Guardrails, raw_triggers: list[Any], problems: 
             "as `Europe/Paris`)",
             f"{path}.default_timezone",
         )
+
+
+_MAX_ENGAGED_WITHIN_MS = 30 * 86_400_000
+"""Window counts keep 30 days (`pulse.windows`): `engaged_within` can look no further."""
+
+
+def check_channels(
+    triggers: list[tuple[int, TriggerSpec]], known_types: frozenset[str], problems: Problems
+) -> None:
+    """Channel lists name known channels once each, conditions can hold, and a fallback has
+    somewhere to go and engagement events that exist."""
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        first = spec.channels[0] if spec.channels else None
+        first_name = first if isinstance(first, str) or first is None else first.channel
+        if first_name is not None and spec.channel not in (None, first_name):
+            # Under `extends`, a base pack's `channel` stays beside a new `channels`.
+            problems.warn(
+                f"`channels` is used: `channel` (`{spec.channel}`) is ignored", f"{path}.channel"
+            )
+        options = options_of(spec)
+        seen: set[str] = set()
+        for position, option in enumerate(options if spec.channels else ()):
+            at = f"{path}.channels[{position}]"
+            name = option.channel
+            if name not in CHANNELS:
+                known = ", ".join(f"`{c}`" for c in CHANNELS)
+                problems.add(
+                    f"unknown channel `{name}` (expected one of {known})"
+                    + did_you_mean(name, CHANNELS),
+                    at,
+                )
+            elif name in seen:
+                problems.add(f"channel `{name}` is listed twice", at)
+            seen.add(name)
+            for number, requirement in enumerate(option.require):
+                if requirement not in CHANNEL_REQUIREMENTS:
+                    problems.add(
+                        f"unknown channel condition `{requirement}` (expected `consented` or "
+                        "`has_address`)" + did_you_mean(requirement, CHANNEL_REQUIREMENTS),
+                        f"{at}.require[{number}]",
+                    )
+            span = option.engaged_within
+            if span is None:
+                continue
+            if not 0 < span.ms <= _MAX_ENGAGED_WITHIN_MS:
+                problems.add(
+                    "`engaged_within` must be longer than zero and at most 30d (pulse keeps "
+                    "30 days of counts)",
+                    f"{at}.engaged_within",
+                )
+            if name in CHANNELS and name not in ENGAGEMENT_CHANNEL.values():
+                problems.add(
+                    f"`engaged_within` on `{name}` can never hold: no event type is "
+                    "engagement on it (`email_open`, `email_click`: email; `sms_click`: sms; "
+                    "`push_open`: push)",
+                    f"{at}.engaged_within",
+                )
+        if spec.fallback_after is None:
+            continue
+        if spec.fallback_after.ms <= 0:
+            problems.add("`fallback_after` must be longer than zero", f"{path}.fallback_after")
+        if len(options) < 2:
+            problems.add(
+                f"trigger `{spec.name}` has `fallback_after` but no second channel to fall "
+                "back to (list them under `channels`)",
+                f"{path}.fallback_after",
+            )
+        if not spec.engagement:
+            problems.add(
+                "`engagement` must name at least one event type (what cancels the fallback)",
+                f"{path}.engagement",
+            )
+        for position, name in enumerate(spec.engagement):
+            if name not in known_types:
+                problems.add(
+                    f"unknown event type `{name}` (declare it under `event_types`)"
+                    + did_you_mean(name, known_types),
+                    f"{path}.engagement[{position}]",
+                )
 
 
 _MAX_VARIANTS = 8

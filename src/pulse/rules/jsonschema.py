@@ -15,17 +15,18 @@ from typing import Any
 
 import msgspec
 
-from pulse.rules.schema import Duration, Scoring, TriggerSpec, _File
+from pulse.rules.schema import CapSpan, Duration, Scoring, TriggerSpec, _File
 
 __all__ = ["rules_json_schema"]
 
+_DURATION_FORMS: list[dict[str, Any]] = [
+    {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*[smhdw]\s*)+$"},
+    {"type": "number", "minimum": 0},
+]
 _DURATION = {
     "title": "Duration",
     "description": "A span of event time: `90s`, `30m`, `1h30m`, `14d`, `2w`, or seconds.",
-    "anyOf": [
-        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*[smhdw]\s*)+$"},
-        {"type": "number", "minimum": 0},
-    ],
+    "anyOf": _DURATION_FORMS,
 }
 
 
@@ -41,6 +42,12 @@ class RulesFile(_File, frozen=True):
 def _hook(type_: Any) -> dict[str, Any]:
     if type_ is Duration:
         return dict(_DURATION)
+    if type_ is CapSpan:
+        return {
+            "title": "CapSpan",
+            "description": "`day` (the contact's local calendar day) or a rolling duration.",
+            "anyOf": [{"const": "day"}, *_DURATION_FORMS],
+        }
     raise NotImplementedError
 
 

@@ -17,6 +17,7 @@ from pulse.errors import RuleError
 from pulse.events import CANONICAL_TYPES
 from pulse.rules.bounds import LimitError, compose_bounded, number_problems, read_rules_text
 from pulse.rules.checks import (
+    check_channels,
     check_consistency,
     check_durations,
     check_experiments,
@@ -100,6 +101,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
     check_reachability(shell, scoring, origins, indexed, known_types, problems)
     check_guardrails(shell.guardrails, shell.triggers, problems)
     check_experiments(shell, indexed, problems)
+    check_channels(indexed, known_types, problems)
     if problems.messages:
         return problems.result(None)
     version_text = text if not base_text else base_text + "\0" + text

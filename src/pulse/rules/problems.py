@@ -15,7 +15,8 @@ import msgspec
 import yaml
 
 from pulse.duration import parse_duration_ms
-from pulse.rules.schema import Duration, Rules, TriggerSpec
+from pulse.rules.schema import CapSpan, Duration, Rules, TriggerSpec
+from pulse.spec import cap_span
 from pulse.suggest import did_you_mean
 
 __all__ = ["Origin", "Problems", "RulesCheck", "decode_hook", "line_of"]
@@ -174,6 +175,13 @@ def decode_hook(type_: type, value: Any) -> Any:
             return Duration(parse_duration_ms(value))
         except ValueError as exc:
             raise ValueError(f"Expected `duration` like `30m` or `14d`, got `{value!r}`") from exc
+    if type_ is CapSpan:
+        try:
+            return cap_span(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"Expected `day` or a duration like `1d` or `12h`, got `{value!r}`"
+            ) from exc
     raise NotImplementedError
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from pulse.conditions import Condition
-from pulse.spec import Duration, duration_field
+from pulse.spec import CapSpan, ChannelOption, Duration, cap_span_field, duration_field
 from pulse.triggers import (
     AbandonCart,
     BrowseAbandon,
@@ -33,7 +33,10 @@ from pulse.triggers import (
 __all__ = [
     "AbandonCart",
     "BrowseAbandon",
+    "CapSpan",
+    "ChannelOption",
     "Duration",
+    "ExclusionGroup",
     "Experiments",
     "FrequencyCap",
     "Guardrails",
@@ -121,19 +124,36 @@ class ModelSpec(_Spec, frozen=True):
 
 
 class FrequencyCap(_Spec, frozen=True):
-    """At most `max` messages on `channel` per rolling `per` of event time."""
+    """At most `max` messages on `channel` (`all`: every messaging channel together) per
+    rolling `per` of event time, or per local calendar day (`per: day`); see `pulse.caps`."""
 
     channel: str
+    """The channel capped (`email`, `sms`, ...), or `all`: every messaging channel together."""
     max: int
-    per: Duration = _dur("1d")
+    """Most sent (or deferred) messages in the window; more are suppressed."""
+    per: CapSpan = cap_span_field("1d")
+    """The window: a rolling duration of event time (`1d`, `12h`), or `day`, the contact's
+    local calendar day (trait `timezone`, else `default_timezone`)."""
+
+
+class ExclusionGroup(_Spec, frozen=True):
+    """Triggers of which a contact gets one at a time (see `pulse.exclusion`)."""
+
+    triggers: list[str]
+    """Names of the triggers that exclude one another (their `priority` ranks them)."""
+    within: Duration = _dur("1d")
+    """How long after a send of one the others of lower or equal priority are excluded."""
 
 
 class QuietHours(_Spec, frozen=True):
     """Hours (the contact's local time) when messages on `channels` are deferred to `end`."""
 
     start: str = "21:00"
+    """When quiet hours begin, `HH:MM` local time."""
     end: str = "08:00"
+    """When they end (past midnight when before `start`): deferred triggers go out then."""
     channels: list[str] = msgspec.field(default_factory=lambda: ["email", "sms", "push"])
+    """The channels they hold (`crm` and `web` reach no one at night)."""
 
 
 class Guardrails(_Spec, frozen=True):
@@ -143,7 +163,14 @@ class Guardrails(_Spec, frozen=True):
 
     frequency_caps: list[FrequencyCap] = []
     """Each `{channel, max, per}`: at most `max` sent (or deferred) messages on `channel`
-    per rolling `per` (event time); more are suppressed (`frequency_cap`)."""
+    per rolling `per` (event time), or per calendar day of the contact's time zone with
+    `per: day`; `channel: all` counts every messaging channel (all but `crm` and `web`)
+    together. More are suppressed (`frequency_cap`)."""
+    exclusive: list[ExclusionGroup] = []
+    """Each `{triggers, within}`: a trigger of the group is suppressed (`excluded`, with
+    `reason.excluded_by`) when another of the group with a `priority` at least its own was
+    sent (or deferred) to the contact less than `within` before it; a higher-priority one
+    firing later is still sent."""
     cooldowns: dict[str, Duration] = {}
     """Trigger name -> shortest time between two sends of it to one contact; sooner is
     suppressed (`cooldown`)."""

@@ -50,6 +50,7 @@ class _Trigger(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     decision: str | None = None
     suppressed_reason: str | None = None
     deferred_until: str | int | None = None
+    channel: str | None = None
 
 
 class _Expect(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -100,6 +101,8 @@ class ExpectedTrigger(msgspec.Struct, frozen=True):
     """`sent`, `suppressed` or `deferred` (see `pulse.guardrails`), when given."""
     suppressed_reason: str | None = None
     deferred_until_ms: int | None = None
+    channel: str | None = None
+    """The channel it must go out on (`channel` or the one `channels` chose)."""
 
 
 class RuleCase(msgspec.Struct, frozen=True, kw_only=True):
@@ -261,6 +264,7 @@ def _expected(raw: _Trigger | tuple[str, str, str | int], start_ms: int) -> Expe
         raw.decision,
         raw.suppressed_reason,
         until,
+        raw.channel,
     )
 
 

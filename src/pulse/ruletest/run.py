@@ -192,6 +192,7 @@ def _decision_problems(want: ExpectedTrigger, got: Trigger) -> list[str]:
         ("decision", want.decision, got.decision),
         ("suppressed_reason", want.suppressed_reason, got.suppressed_reason),
         ("deferred_until", until, got.deferred_until),
+        ("channel", want.channel, got.channel),
     ]
     return [
         f"{want.trigger} of `{want.contact}`: {name} expected `{wanted}`, got `{actual}`"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
 
-from pulse.spec import Duration, duration_field
+from pulse.spec import ChannelOption, Duration, duration_field
 
 if TYPE_CHECKING:
     from pulse.contact import ContactState, Timer
@@ -77,6 +77,22 @@ class TriggerSpecBase(
     `props.revenue`, else the open cart's value)."""
     goal_within: Duration = duration_field("7d")
     """How long after the trigger a goal event still counts as its conversion."""
+    priority: int = 0
+    """Rank in the `guardrails.exclusive` groups: a trigger is excluded by one of its group
+    with a priority at least its own sent within the group's `within`."""
+    channels: list[str | ChannelOption] = []
+    """Ordered channels to choose from (instead of `channel`): each a name, or `{channel,
+    require: [consented, has_address], engaged_within}`; the first eligible one is the
+    trigger's `channel` (none eligible: `suppressed`, `no_channel`). See `pulse.channels`."""
+    fallback_after: Duration | None = None
+    """With `channels`: when no `engagement` event on the chosen channel comes within this
+    long of the send, the trigger fires again on the next eligible channel (an event-time
+    timer; its reason names the first with `fallback_of`)."""
+    engagement: list[str] = msgspec.field(
+        default_factory=lambda: ["email_open", "email_click", "sms_click", "push_open"]
+    )
+    """Event types that count as engaging with a sent trigger (on its channel: the event's
+    `props.channel`, else the type's own) and cancel its pending fallback."""
 
 
 class Reason(msgspec.Struct, kw_only=True, omit_defaults=True):
