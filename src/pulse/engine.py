@@ -143,6 +143,7 @@ class Engine:
             work.counters["triggers"] += 1
             work.counters[f"trigger:{trigger.trigger}"] += 1
             work.counters[f"decision:{trigger.decision}"] += 1
+            work.counters[f"trigger_decision:{trigger.trigger}:{trigger.decision}"] += 1
             if trigger.suppressed_reason is not None:
                 work.counters[f"decision:suppressed:{trigger.suppressed_reason}"] += 1
         model, is_new_version = self.role.take_published() if self.role else (None, False)

@@ -10,9 +10,10 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import redis
@@ -48,7 +49,7 @@ from pulse.rules import Rules, load_rules
 from pulse.rulestats import RuleStat, rule_stats, zero_hit_warnings
 from pulse.scoring import score_at, score_breakdown
 from pulse.state import ContactStore, connect, layout_for, read_all_triggers
-from pulse.triggers import iso_ms
+from pulse.triggers import Decision, iso_ms
 
 __all__ = ["RunReport", "print_contact", "print_rule_stats", "run_flow"]
 
@@ -215,27 +216,39 @@ class RunReport:
         counts = Table(title="counters", show_header=False)
         for name in ("events", "duplicates", "late", "stale", "rejected", "triggers"):
             counts.add_row(name, f"{self.totals.get(name, 0):,}")
-        kinds = Table(title="triggers by kind")
+        kinds = Table(title="triggers by kind and decision")
         kinds.add_column("trigger")
         kinds.add_column("fired", justify="right")
+        for decision in DECISIONS:
+            kinds.add_column(decision.replace("_", " "), justify="right")
         outcomes = self.outcomes
         if outcomes:
             kinds.add_column("contacts", justify="right")
             kinds.add_column("bought within 7d", justify="right")
+        blank = [""] * len(DECISIONS)
         for name, value in sorted(self.totals.items()):
             if name.startswith("trigger:"):
                 trigger = name.removeprefix("trigger:")
-                kinds.add_row(trigger, f"{value:,}", *_bought(outcomes, trigger))
+                decided = [
+                    f"{self.totals.get(f'trigger_decision:{trigger}:{d}', 0):,}" for d in DECISIONS
+                ]
+                kinds.add_row(trigger, f"{value:,}", *decided, *_bought(outcomes, trigger))
                 for part, outcome in sorted(outcomes.items()):
                     if part.startswith(trigger + " ("):
-                        kinds.add_row(f"  {part}", f"{outcome.fired:,}", *_bought(outcomes, part))
+                        kinds.add_row(
+                            f"  {part}", f"{outcome.fired:,}", *blank, *_bought(outcomes, part)
+                        )
         stages = Table(title="contacts by stage")
         stages.add_column("stage")
         stages.add_column("contacts", justify="right")
         for name, value in sorted(self.stages.items(), key=lambda kv: -kv[1]):
             if value:
                 stages.add_row(name, f"{value:,}")
-        out.print(counts, kinds, stages)
+        out.print(counts, kinds)
+        reasons = _suppressed_reasons(self.totals)
+        if reasons is not None:
+            out.print(reasons)
+        out.print(stages)
         print_rule_stats(self.rule_stats(), out)
         quality = self.model_quality
         if quality.get("labels"):
@@ -288,6 +301,30 @@ def input_bytes(config: RunConfig) -> int | None:
 
 OUTCOME_HORIZON_MS = 7 * 86_400_000
 """The replay summary counts contacts who bought within this long after a trigger."""
+
+
+DECISIONS: tuple[Decision, ...] = get_args(Decision)
+"""The decisions a trigger carries (`pulse.triggers.Decision`), in table order."""
+
+
+def _suppressed_reasons(totals: Mapping[str, int]) -> Table | None:
+    """Why triggers were suppressed, most common first (None: none was)."""
+    reasons = sorted(
+        (
+            (name.removeprefix("decision:suppressed:"), n)
+            for name, n in totals.items()
+            if name.startswith("decision:suppressed:") and n
+        ),
+        key=lambda kv: -kv[1],
+    )
+    if not reasons:
+        return None
+    table = Table(title="suppressed, by reason")
+    table.add_column("reason")
+    table.add_column("triggers", justify="right")
+    for reason, n in reasons:
+        table.add_row(reason, f"{n:,}")
+    return table
 
 
 def _bought(outcomes: dict[str, TriggerOutcome], name: str) -> list[str]:

@@ -67,9 +67,37 @@ def _build_journeys(config: GeneratorConfig) -> _Stream:
             journey = _Journey(rng, catalogue, ci, config.seed, config.start_ms, config.end_ms)
             journey.planted = planted
             persona.write(journey, budget)
+            if persona is not _ANONYMOUS:
+                _plant_consent(journey, config.seed)
             rows.extend(journey.rows(budget))
     rows.sort(key=itemgetter(0))  # stable, so equal times keep contact and journey order
     return _Stream(rows, contact_ids, anonymous_ids)
+
+
+UNSUBSCRIBE_P = 0.05
+"""Share of identified contacts who unsubscribe from email, at one of their email opens."""
+BOUNCE_P = 0.01
+"""Share whose address hard-bounces, at one of the campaign emails sent to them."""
+
+
+def _plant_consent(journey: _Journey, seed: int) -> None:
+    """Turn an email open into an `unsubscribe` (or a send into a hard bounce) for a few
+    contacts, so runs show suppressed decisions. The draws come from a generator of the
+    contact's own: the rest of the stream is what it would be without them."""
+    rng = Random(f"{seed}:{journey.ci}:consent")
+    draw = rng.random()
+    if draw < UNSUBSCRIBE_P:
+        wanted, planted = "email_open", "unsubscribe"
+    elif draw < UNSUBSCRIBE_P + BOUNCE_P:
+        wanted, planted = "email_sent", "email_bounced"
+    else:
+        return
+    out = journey.out
+    at = [i for i, row in enumerate(out) if row[2] == wanted]
+    if at:
+        i = at[rng.randrange(len(at))]
+        ts, ci, _, props = out[i]
+        out[i] = (ts, ci, planted, {"channel": "email", **props})
 
 
 def _build_hot(config: GeneratorConfig, rng: Random, catalogue: _Catalogue) -> _Stream:
