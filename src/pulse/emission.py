@@ -20,6 +20,7 @@ from pulse.attribution import Attributions
 from pulse.contact import ContactState
 from pulse.rules import Rules
 from pulse.scoring import score_at
+from pulse.traits import copy_traits
 from pulse.triggers import Kind, Reason, Trigger, TriggerSpecBase, iso_ms, trigger_id
 
 __all__ = ["Emitter"]
@@ -108,6 +109,7 @@ class Emitter:
                 suppressed_reason=verdict.reason,
                 deferred_until=None if verdict.until_ms is None else iso_ms(verdict.until_ms),
                 variant=variant or None,
+                traits=copy_traits(state, spec.traits) or msgspec.UNSET,
             )
         )
         return verdict.reason != "lost"

@@ -77,6 +77,10 @@ class TriggerSpecBase(
     `props.revenue`, else the open cart's value)."""
     goal_within: Duration = duration_field("7d")
     """How long after the trigger a goal event still counts as its conversion."""
+    traits: list[str] = []
+    """Contact traits copied into the trigger's output as `traits` (e.g. `first_name`,
+    `locale`; see README "Traits"): the ones the contact has; the field is left out when
+    none is."""
 
 
 class Reason(msgspec.Struct, kw_only=True, omit_defaults=True):
