@@ -53,9 +53,11 @@ CONTACT_FIELDS = frozenset(
         "events_24h",
         "events_7d",
         "events_30d",
+        "traits",
     }
 )
-"""Fields of `contact` (see `scoring.contact_view`; a test keeps the two in step)."""
+"""Fields of `contact` (see `scoring.contact_view`; a test keeps the two in step).
+`traits` is a map: `contact.traits.<name>` (see `pulse.traits.trait_view`)."""
 
 KNOWN_PROPS = frozenset(
     {"product_id", "price", "quantity", "cart_value", "order_id", "revenue", "channel"}

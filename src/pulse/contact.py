@@ -130,6 +130,12 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     attributions: list[Attribution] = []
     """Triggers sent or held out whose goal window is open, oldest first (at most the
     rules' `experiments.max_open`; see `pulse.lift`)."""
+    birthday: str = ""
+    """From traits: `YYYY-MM-DD`, or empty (see `pulse.traits`)."""
+    signed_up_at: int = 0
+    """From traits (`signed_up_at`, `createdAt`): epoch ms, or 0."""
+    traits: dict[str, str | int | float | bool] = {}
+    """Custom traits from `identify` (at most `pulse.traits.MAX_CUSTOM_TRAITS`, scalars)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

@@ -25,6 +25,7 @@ from pulse.events import Event
 from pulse.exclusion import rivals_of
 from pulse.rules import Rules
 from pulse.scoring import score_at
+from pulse.traits import copy_traits
 from pulse.triggers import Kind, Reason, Trigger, TriggerSpecBase, iso_ms, kind_of, trigger_id
 
 __all__ = ["Emitter"]
@@ -146,6 +147,7 @@ class Emitter:
                 suppressed_reason=verdict.reason,
                 deferred_until=None if verdict.until_ms is None else iso_ms(verdict.until_ms),
                 variant=variant or None,
+                traits=copy_traits(state, spec.traits) or msgspec.UNSET,
             )
         )
         return verdict.reason != "lost"

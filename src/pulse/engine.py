@@ -341,7 +341,7 @@ class Engine:
         state = work.states.get(anon)
         if state is not None and state.last_ts and state.home == partition:
             self.journey.fire_due(state, anon, event.ts_ms, work.fired)
-            merge_states(work.states[contact], state, self.journey.rules.scoring)
+            merge_states(work.states[contact], state, self.journey.rules.scoring, counters)
             counters["identity:merged"] += 1
             work.merged.add(anon)
             work.states[anon] = ContactState()

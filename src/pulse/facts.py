@@ -15,7 +15,7 @@ from collections import Counter
 from pulse import guardrails, windows
 from pulse.contact import ContactState
 from pulse.events import Event
-from pulse.identity import apply_traits
+from pulse.traits import apply_traits
 
 __all__ = [
     "DEDUPE_IDS",
@@ -93,7 +93,7 @@ def apply_facts(
             if refused is not None:
                 skipped[refused] += 1
         case "identify" | "signup" | "alias" | "login":
-            apply_traits(state, event.props)
+            apply_traits(state, event.props, event.ts_ms, skipped)
         case _:
             pass
     return True

@@ -12,14 +12,14 @@ The first link wins: an anonymous id already linked to a contact is never moved
 to another one (a second `identify` naming another contact is counted as a
 conflict), so an alias, once read, never changes and can be cached.
 
-Traits (`apply_traits`) are kept small and bounded: whether an email and a phone
-are known (not the addresses: downstream has them), an IANA time zone, a locale.
+Traits (`pulse.traits`) merge too: the known contact's win, the anonymous one's fill
+the gaps, within the same bounds.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from collections import Counter
 
 import msgspec
 
@@ -27,9 +27,9 @@ from pulse.contact import ContactState, Timer
 from pulse.guardrails import is_anonymous
 from pulse.labels import LABEL_SLOT
 from pulse.lift import ATTRIBUTION_SLOT
-from pulse.localtime import zone
 from pulse.rules import Scoring
 from pulse.scoring import decay_factor
+from pulse.traits import merge_traits
 from pulse.windows import compact
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "MERGE_TYPES",
     "Alias",
     "anonymous_key",
-    "apply_traits",
     "decode_alias",
     "encode_alias",
     "is_anonymous",
@@ -54,7 +53,6 @@ MAX_TIMERS = 64
 anonymous ids stays bounded."""
 _DEDUPE_IDS = 16  # `journey.DEDUPE_IDS` (journey imports this module)
 _HISTORY = 10
-_MAX_LOCALE_CHARS = 35
 
 
 class Alias(msgspec.Struct, frozen=True, gc=False):
@@ -100,41 +98,20 @@ def decode_alias(raw: bytes | str) -> Alias:
     return Alias(contact, partition)
 
 
-def apply_traits(state: ContactState, props: dict[str, Any]) -> None:
-    """Keep what pulse needs of an `identify`'s traits (`props.traits`, else `props`).
-
-    An `email` or `phone` key says whether an address is known (an empty or null
-    value: known to be none); `timezone` must be an IANA zone, `locale` short text.
-
-    >>> state = ContactState()
-    >>> apply_traits(state, {"traits": {"email": "", "phone": "+331", "timezone": "Asia/Tokyo"}})
-    >>> state.has_email, state.has_phone, state.timezone
-    (False, True, 'Asia/Tokyo')
-    >>> apply_traits(state, {"timezone": "Nowhere/Else"}); state.timezone
-    'Asia/Tokyo'
-    """
-    traits = props.get("traits")
-    source: dict[str, Any] = traits if isinstance(traits, dict) else props
-    if "email" in source:
-        state.has_email = bool(source["email"])
-    if "phone" in source:
-        state.has_phone = bool(source["phone"])
-    tz = source.get("timezone")
-    if isinstance(tz, str) and zone(tz) is not None:
-        state.timezone = tz
-    locale = source.get("locale")
-    if isinstance(locale, str) and 0 < len(locale) <= _MAX_LOCALE_CHARS and locale.isprintable():
-        state.locale = locale
-
-
-def merge_states(into: ContactState, anon: ContactState, scoring: Scoring) -> None:
+def merge_states(
+    into: ContactState,
+    anon: ContactState,
+    scoring: Scoring,
+    skipped: Counter[str] | None = None,
+) -> None:
     """Move an anonymous contact's state into a known contact's, in place.
 
     Counts and windows add up, score parts decay to a common time and add up
     (within each rule's cap), an open cart joins the contact's (the contact's cart
     episode, if it has one, carries on, and the anonymous cart's reminder with it),
-    the newer session carries on, timers and pending labels join. Merging an empty
-    state changes nothing.
+    the newer session carries on, timers and pending labels join, traits fill the
+    contact's gaps (custom traits past the cap are counted in `skipped` as
+    `traits_over_cap`). Merging an empty state changes nothing.
 
     >>> known, anon = ContactState(), ContactState(last_ts=5, purchases=1, revenue=9.0)
     >>> merge_states(known, anon, Scoring()); known.purchases, known.revenue, known.last_ts
@@ -186,12 +163,9 @@ def merge_states(into: ContactState, anon: ContactState, scoring: Scoring) -> No
         for t in times:
             bisect.insort(mine_times, t)
         del mine_times[:-keep_sends]
-    if into.has_email is None:
-        into.has_email = anon.has_email
-    if into.has_phone is None:
-        into.has_phone = anon.has_phone
-    into.timezone = into.timezone or anon.timezone
-    into.locale = into.locale or anon.locale
+    refused = merge_traits(into, anon)
+    if refused and skipped is not None:
+        skipped["traits_over_cap"] += refused
     if is_new:
         into.stage, into.lost = anon.stage, anon.lost
         into.sales_ready_armed, into.model_p = anon.sales_ready_armed, anon.model_p

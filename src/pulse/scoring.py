@@ -13,6 +13,7 @@ from typing import Any
 from pulse import windows
 from pulse.contact import STAGES, ContactState
 from pulse.rules import PointRule, Rules, Scoring, Stages
+from pulse.traits import trait_view
 
 __all__ = [
     "STAGES",
@@ -104,7 +105,7 @@ def stage_of(state: ContactState, score: float, stages: Stages) -> str:
 
 
 def contact_view(state: ContactState, ts_ms: int, rules: Rules) -> dict[str, Any]:
-    """The `contact` a condition sees: score, stage, purchases, cart and activity counts."""
+    """The `contact` a condition sees: score, stage, purchases, cart, activity counts, traits."""
     total = {w: 0 for w in ("24h", "7d", "30d")}
     for buckets in state.counts.values():
         for name in total:
@@ -118,4 +119,5 @@ def contact_view(state: ContactState, ts_ms: int, rules: Rules) -> dict[str, Any
         "events_24h": total["24h"],
         "events_7d": total["7d"],
         "events_30d": total["30d"],
+        "traits": trait_view(state),
     }

@@ -27,6 +27,7 @@ from pulse.rules.problems import Problems
 from pulse.rules.schema import Duration, Guardrails, Scoring, TriggerSpec, _File
 from pulse.spec import CHANNEL_REQUIREMENTS, CHANNELS
 from pulse.suggest import did_you_mean
+from pulse.traits import is_trait_name
 from pulse.triggers import kind_of
 from pulse.triggers.base import CheckContext
 
@@ -438,6 +439,12 @@ def check_experiments(
                 "compared",
                 f"{path}.variants",
             )
+        for at, name in enumerate(spec.traits):
+            if not is_trait_name(name) or spec.traits.index(name) != at:
+                problems.add(
+                    f"trait `{name}` must be a distinct plain identifier of at most 40 characters",
+                    f"{path}.traits[{at}]",
+                )
         if spec.goal not in known_types:
             problems.add(
                 f"unknown event type `{spec.goal}` (declare it under `event_types`)"

@@ -93,6 +93,10 @@ class TriggerSpecBase(
     )
     """Event types that count as engaging with a sent trigger (on its channel: the event's
     `props.channel`, else the type's own) and cancel its pending fallback."""
+    traits: list[str] = []
+    """Contact traits copied into the trigger's output as `traits` (e.g. `first_name`,
+    `locale`; see README "Traits"): the ones the contact has; the field is left out when
+    none is."""
 
 
 class Reason(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -53,6 +53,9 @@ class Trigger(msgspec.Struct, frozen=True, kw_only=True):
     """When a `deferred` trigger may be sent (ISO-8601 UTC): the end of quiet hours."""
     variant: str | None = None
     """The A/B variant of the message the contact gets (the trigger's `variants`), if any."""
+    traits: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    """The contact traits the trigger's spec names under `traits:`, those the contact has;
+    not written when there are none (so triggers without it encode as before)."""
 
 
 def trigger_id(contact: str, trigger: str, episode: str) -> str:
