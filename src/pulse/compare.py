@@ -41,6 +41,7 @@ import redis
 from pulse.config import RunConfig
 from pulse.contact import STAGES
 from pulse.journey import Journey
+from pulse.lift import LiftChange, lift_changes
 from pulse.readback import delete_prefix, iter_states
 from pulse.rules import Rules, load_rules
 from pulse.rulestats import RuleStat, rule_stats
@@ -158,6 +159,8 @@ class Comparison(msgspec.Struct, kw_only=True):
     """Per stage, `[before, after]` contact counts."""
     stage_moves: dict[str, int]
     """`"from -> to"`: contacts whose stage differs between the runs, most common first."""
+    lift: list[LiftChange] = []
+    """Per trigger and variant: its lift (sent vs held out) under each rule set."""
     rules: list[RuleChange] = []
     """Per point rule (the candidate's first, then the baseline's others): before and after."""
     rules_diff: list[str] = []
@@ -289,6 +292,7 @@ def _compare(
             name: [stage_counts["before"][name], stage_counts["after"][name]] for name in names
         },
         stage_moves=dict(moves.most_common()),
+        lift=lift_changes(before_sum.counters, after_sum.counters),
         rules=compare_rules(
             rule_stats(before_sum.counters, rule_sets["before"]),
             rule_stats(after_sum.counters, rule_sets["after"]),

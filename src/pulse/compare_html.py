@@ -10,11 +10,13 @@ import html
 
 from pulse.compare import Comparison
 from pulse.compare_report import (
+    LIFT_HEADER,
     REARMED_NOTE,
     RULE_FIELDS,
     bin_labels,
     explain_command,
     format_shift,
+    lift_rows,
     rule_rows,
     zero_hits,
 )
@@ -139,6 +141,9 @@ def render_html(comparison: Comparison) -> str:
         parts.append(
             _html_table(["move", "contacts"], [[m, f"{n:,}"] for m, n in c.stage_moves.items()])
         )
+    if c.lift:
+        parts.append("<h2>Lift: sent vs held out, before -&gt; after</h2>")
+        parts.append(_html_table(list(LIFT_HEADER), lift_rows(c.lift)))
     parts += [
         "<h2>Point rules</h2>",
         _html_table(["rule", "event", *(label for label, _ in RULE_FIELDS)], rule_rows(c.rules)),

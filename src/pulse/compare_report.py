@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 from rich.console import Console
@@ -17,6 +17,8 @@ from rich.table import Table
 
 from pulse.compare import REARM_WINDOW_MS, Comparison, RuleChange, RunSummary, Sample, TriggerChange
 from pulse.duration import format_duration
+from pulse.lift import LiftChange, LiftRow
+from pulse.liftreport import format_interval, format_pp
 from pulse.rulestats import RuleStat
 
 __all__ = ["encode_json", "explain_command", "format_shift", "print_comparison"]
@@ -89,10 +91,49 @@ def print_comparison(comparison: Comparison, out: Console) -> None:
         out.print("to explain a sample contact, run again with --keep-keys")
     out.print(_histogram_table(comparison))
     out.print(_stages_table(comparison))
+    if comparison.lift:
+        out.print(_lift_table(comparison.lift))
     out.print(_rules_table(comparison.rules))
     for warning in zero_hits(comparison.rules):
         out.print(f"[yellow]warning:[/] {escape(warning)}")
     _print_diff(comparison.rules_diff, out)
+
+
+LIFT_HEADER = ("trigger", "variant", "sent", "held out", "conv. sent", "conv. held out",
+               "lift", "95 % interval")  # fmt: skip
+
+
+def lift_rows(changes: list[LiftChange]) -> list[list[str]]:
+    """Per trigger variant: each figure as `before -> after`."""
+
+    def side(row: LiftRow | None, figure: Callable[[LiftRow], str]) -> str:
+        return "-" if row is None else figure(row)
+
+    figures: list[Callable[[LiftRow], str]] = [
+        lambda r: f"{r.sent.exposed:,}",
+        lambda r: f"{r.held_out.exposed:,}",
+        lambda r: f"{r.sent.rate:.1%}",
+        lambda r: f"{r.held_out.rate:.1%}",
+        lambda r: format_pp(r.lift),
+        format_interval,
+    ]
+    return [
+        [
+            c.trigger,
+            c.variant or "-",
+            *(f"{side(c.before, f)} -> {side(c.after, f)}" for f in figures),
+        ]
+        for c in changes
+    ]
+
+
+def _lift_table(changes: list[LiftChange]) -> Table:
+    table = Table(title="lift: sent vs held out, before -> after")
+    for name in LIFT_HEADER:
+        table.add_column(name, justify="left" if name in ("trigger", "variant") else "right")
+    for row in lift_rows(changes):
+        table.add_row(*row)
+    return table
 
 
 def zero_hits(rules: list[RuleChange]) -> list[str]:

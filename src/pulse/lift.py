@@ -39,8 +39,10 @@ __all__ = [
     "ATTRIBUTION_SLOT",
     "TIMING_BUCKETS",
     "Arm",
+    "LiftChange",
     "LiftRow",
     "difference_interval",
+    "lift_changes",
     "lift_key",
     "lift_table",
     "sample_size",
@@ -260,3 +262,28 @@ def lift_table(counters: Mapping[str, int]) -> list[LiftRow]:
             )
         )
     return rows
+
+
+class LiftChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One trigger variant's lift under two rule sets (`pulse replay --compare`)."""
+
+    trigger: str
+    variant: str
+    before: LiftRow | None
+    after: LiftRow | None
+    """`None`: the variant was neither sent nor held out under that rule set."""
+
+
+def lift_changes(before: Mapping[str, int], after: Mapping[str, int]) -> list[LiftChange]:
+    """Lift rows of two runs' counters, matched by trigger and variant.
+
+    >>> counters = {"lift:rescue::sent:exposed": 10, "lift:rescue::held_out:exposed": 2}
+    >>> [(c.trigger, c.before is None, c.after is not None) for c in lift_changes({}, counters)]
+    [('rescue', True, True)]
+    """
+    old = {(r.trigger, r.variant): r for r in lift_table(before)}
+    new = {(r.trigger, r.variant): r for r in lift_table(after)}
+    return [
+        LiftChange(trigger=t, variant=v, before=old.get((t, v)), after=new.get((t, v)))
+        for t, v in sorted(old.keys() | new.keys())
+    ]

@@ -20,7 +20,16 @@ from rich.table import Table
 from pulse.contact import STAGES
 from pulse.lift import TIMING_BUCKETS, LiftRow, lift_table
 
-__all__ = ["LiftReport", "build_report", "print_lift", "print_report", "render_html", "report_json"]
+__all__ = [
+    "LiftReport",
+    "build_report",
+    "format_interval",
+    "format_pp",
+    "print_lift",
+    "print_report",
+    "render_html",
+    "report_json",
+]
 
 _TIMING = [name for name, _ in TIMING_BUCKETS] + ["later"]
 
@@ -92,19 +101,20 @@ def report_json(report: LiftReport) -> bytes:
 # -- terminal ---------------------------------------------------------------------------
 
 
-def _pp(value: float | None) -> str:
+def format_pp(value: float | None) -> str:
     """A difference of rates in percentage points.
 
-    >>> _pp(0.1234), _pp(-0.05), _pp(None)
+    >>> format_pp(0.1234), format_pp(-0.05), format_pp(None)
     ('+12.3 pp', '-5.0 pp', '-')
     """
     return "-" if value is None else f"{100 * value:+.1f} pp"
 
 
-def _interval(row: LiftRow) -> str:
+def format_interval(row: LiftRow) -> str:
+    """The 95 % interval of a row's lift, in percentage points."""
     if row.low is None or row.high is None:
         return "-"
-    return f"{_pp(row.low)} .. {_pp(row.high)}"
+    return f"{format_pp(row.low)} .. {format_pp(row.high)}"
 
 
 def print_lift(report: LiftReport, out: Console) -> None:
@@ -125,7 +135,8 @@ def print_lift(report: LiftReport, out: Console) -> None:
             row.trigger, row.variant or "-", f"{sent.exposed:,}", f"{held.exposed:,}",
             f"{sent.converted:,} ({sent.rate:.1%})", f"{held.converted:,} ({held.rate:.1%})",
             f"{sent.revenue_per_contact:,.2f}", f"{held.revenue_per_contact:,.2f}",
-            _pp(row.lift), _interval(row), "-" if row.needed is None else f"{row.needed:,}",
+            format_pp(row.lift), format_interval(row),
+            "-" if row.needed is None else f"{row.needed:,}",
             style="green" if row.is_significant and (row.lift or 0) > 0 else None,
         )  # fmt: skip
     out.print(table)
@@ -202,8 +213,9 @@ def _forest(rows: list[LiftRow]) -> str:
         f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height - 20}" stroke="#889" '
         'stroke-dasharray="4 3"/>',
         f'<text x="{x(0):.1f}" y="{height - 5}" text-anchor="middle">0</text>',
-        f'<text x="{x(-bound):.1f}" y="{height - 5}">{_e(_pp(-bound))}</text>',
-        f'<text x="{x(bound):.1f}" y="{height - 5}" text-anchor="end">{_e(_pp(bound))}</text>',
+        f'<text x="{x(-bound):.1f}" y="{height - 5}">{_e(format_pp(-bound))}</text>',
+        f'<text x="{x(bound):.1f}" y="{height - 5}" text-anchor="end">'
+        f"{_e(format_pp(bound))}</text>",
     ]
     for i, row in enumerate(shown):
         y = row_h * i + row_h / 2
@@ -247,7 +259,8 @@ def render_html(report: LiftReport, title: str = "pulse report") -> str:
             row.trigger, row.variant or "-", f"{sent.exposed:,}", f"{held.exposed:,}",
             f"{sent.converted:,} ({sent.rate:.1%})", f"{held.converted:,} ({held.rate:.1%})",
             f"{sent.revenue_per_contact:,.2f}", f"{held.revenue_per_contact:,.2f}",
-            _pp(row.lift), _interval(row), "-" if row.needed is None else f"{row.needed:,}",
+            format_pp(row.lift), format_interval(row),
+            "-" if row.needed is None else f"{row.needed:,}",
         ]  # fmt: skip
         lift_rows.append((cells, "significant" if row.is_significant else ""))
     timing_rows = [

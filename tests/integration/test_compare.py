@@ -7,10 +7,14 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from rich.console import Console
 
 from pulse.cli import main
 from pulse.compare import Comparison, compare_replays
+from pulse.compare_html import render_html
+from pulse.compare_report import print_comparison
 from pulse.config import RunConfig
+from pulse.connectors.generator import GeneratorConfig, write_jsonl
 from pulse.report import RunReport, run_flow
 from pulse.rules import default_rules_path
 
@@ -130,3 +134,32 @@ def test_cli_json_to_stdout_keeps_stdout_pure_json(
     assert status == 0
     assert orjson.loads(out)["after"]["rules_path"] == str(rules_60m)
     assert "triggers (matched by trigger_id" in err
+
+
+def test_compare_reports_each_sides_lift_per_trigger_and_variant(
+    redis_url: str, prefix: str, tmp_path: Path, rules_60m: Path
+) -> None:
+    events = tmp_path / "planted.jsonl"
+    write_jsonl(GeneratorConfig(contacts=400, events=8_000, span_days=60, seed=4), events)
+    config = RunConfig(
+        rules_path=str(rules_60m), redis_url=redis_url, prefix=prefix, inputs=[str(events)],
+        show_console=False, dead_letters_path=str(tmp_path / "dead.jsonl"),
+    )  # fmt: skip
+
+    result = compare_replays(config, str(default_rules_path()), run_side)
+
+    lift = {(c.trigger, c.variant): c for c in result.lift}
+    abandon = lift[("abandon_cart", "")]
+    assert abandon.before is not None and abandon.after is not None
+    # Each side's figures are that run's own lift counters.
+    for row, side in ((abandon.before, result.before), (abandon.after, result.after)):
+        assert row.sent.exposed == side.counters["lift:abandon_cart::sent:exposed"]
+        assert row.held_out.exposed == side.counters["lift:abandon_cart::held_out:exposed"]
+        assert row.sent.exposed > 0 and row.held_out.exposed > 0
+    out = Console(record=True, width=200)
+    print_comparison(result, out)
+    text = out.export_text()
+    assert "lift: sent vs held out, before -> after" in text
+    assert f"{abandon.before.sent.exposed:,} -> {abandon.after.sent.exposed:,}" in text
+    page = render_html(result)
+    assert "Lift: sent vs held out" in page
