@@ -13,6 +13,7 @@ import msgspec
 
 __all__ = [
     "STAGES",
+    "STAGE_HISTORY_MAX",
     "Attribution",
     "Consent",
     "ContactState",
@@ -23,6 +24,9 @@ __all__ = [
 
 STAGES = ("awareness", "consideration", "decision", "customer", "loyal", "at_risk", "lost")
 """Lifecycle stages, in journey order; `at_risk` and `lost` are set by triggers."""
+
+STAGE_HISTORY_MAX = 10
+"""Stage changes a contact keeps (`ContactState.stage_history`), newest last."""
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False):

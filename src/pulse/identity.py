@@ -23,7 +23,7 @@ from collections import Counter
 
 import msgspec
 
-from pulse.contact import ContactState, Timer
+from pulse.contact import STAGE_HISTORY_MAX, ContactState, Timer
 from pulse.guardrails import is_anonymous
 from pulse.labels import LABEL_SLOT
 from pulse.lift import ATTRIBUTION_SLOT
@@ -52,7 +52,6 @@ MAX_TIMERS = 64
 """Pending timers a merged state keeps (the earliest); a contact absorbing many
 anonymous ids stays bounded."""
 _DEDUPE_IDS = 16  # `journey.DEDUPE_IDS` (journey imports this module)
-_HISTORY = 10
 
 
 class Alias(msgspec.Struct, frozen=True, gc=False):
@@ -141,7 +140,7 @@ def merge_states(
     into.last_active_ts = max(into.last_active_ts, anon.last_active_ts)
     into.signup_ts = min((t for t in (into.signup_ts, anon.signup_ts) if t), default=0)
     history = sorted(set(into.stage_history) | set(anon.stage_history))
-    into.stage_history = history[-_HISTORY:]
+    into.stage_history = history[-STAGE_HISTORY_MAX:]
     into.welcomed = into.welcomed or anon.welcomed
     for name, episode in anon.fired.items():
         into.fired.setdefault(name, episode)

@@ -30,7 +30,7 @@ from pulse import facts, labels, windows
 from pulse.attribution import ATTRIBUTION_SLOT, Attributions
 from pulse.channels import FALLBACK_SLOT
 from pulse.conditions import Condition
-from pulse.contact import ContactState
+from pulse.contact import STAGE_HISTORY_MAX, ContactState
 from pulse.emission import Emitter
 from pulse.events import Event
 from pulse.facts import DEDUPE_IDS, MAX_CART_LINES
@@ -43,7 +43,6 @@ from pulse.triggers.dispatch import Dispatch
 
 __all__ = ["DEDUPE_IDS", "MAX_CART_LINES", "PASSIVE_TYPES", "Journey"]
 
-_HISTORY = 10
 _HOUR_MS = 3_600_000
 
 
@@ -247,4 +246,4 @@ class Journey:
         """Move the contact to `stage`, kept in its (bounded) stage history."""
         if state.stage != stage:
             state.stage = stage
-            state.stage_history = [*state.stage_history[-(_HISTORY - 1) :], (ts, stage)]
+            state.stage_history = [*state.stage_history[-(STAGE_HISTORY_MAX - 1) :], (ts, stage)]

@@ -44,6 +44,10 @@ class LiftReport(msgspec.Struct, frozen=True, kw_only=True):
     """Triggers per decision (`sent`, `deferred`, `held_out`, `suppressed`)."""
     triggers: dict[str, int]
     """Triggers fired per trigger name."""
+    stage_flow: dict[str, int] = {}
+    """`"from -> to"` contacts between `flow_between` (`pulse.stageflow`); empty without."""
+    flow_between: list[str] = []
+    """The two event times of `stage_flow` (ISO), when asked for."""
 
 
 def build_report(counters: Mapping[str, int], stages: Mapping[str, int]) -> LiftReport:
@@ -94,7 +98,8 @@ def report_json(report: LiftReport) -> bytes:
             }
         )
     data = {"lift": rows, "stages": report.stages, "decisions": report.decisions,
-            "triggers": report.triggers}  # fmt: skip
+            "triggers": report.triggers, "stage_flow": report.stage_flow,
+            "flow_between": report.flow_between}  # fmt: skip
     return msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
 
 
@@ -155,6 +160,13 @@ def print_report(report: LiftReport, out: Console) -> None:
     for decision, n in report.decisions.items():
         decisions.add_row(decision, f"{n:,}")
     out.print(funnel, decisions)
+    if report.flow_between:
+        flow = Table(title=_flow_title(report))
+        flow.add_column("move")
+        flow.add_column("contacts", justify="right")
+        for move, n in report.stage_flow.items():
+            flow.add_row(move, f"{n:,}")
+        out.print(flow)
     print_lift(report, out)
     if report.lift:
         timing = Table(title="conversions by time after the trigger (sent / held out)")
@@ -250,6 +262,21 @@ def _bars(values: dict[str, int], label: str) -> str:
     return "".join(parts) + "</svg>"
 
 
+def _flow_title(report: LiftReport) -> str:
+    start, end = report.flow_between
+    return f"stage flow from {start} to {end}"
+
+
+def _flow_html(report: LiftReport) -> list[str]:
+    if not report.flow_between:
+        return []
+    rows = [([move, f"{n:,}"], "") for move, n in report.stage_flow.items()]
+    return [
+        f"<h2>{_e(_flow_title(report).capitalize())}</h2>",
+        _table(["move", "contacts"], rows, "stage-flow"),
+    ]
+
+
 def render_html(report: LiftReport, title: str = "pulse report") -> str:
     """A self-contained page: inline CSS and SVG, no script, nothing fetched."""
     lift_rows = []
@@ -291,6 +318,7 @@ def render_html(report: LiftReport, title: str = "pulse report") -> str:
         _bars(report.stages, "contacts by stage"),
         _table(["stage", "contacts"], [([s, f"{n:,}"], "") for s, n in report.stages.items()],
                "stages"),
+        *_flow_html(report),
         "<h2>Triggers by decision</h2>",
         _table(["decision", "triggers"],
                [([d, f"{n:,}"], "") for d, n in report.decisions.items()], "decisions"),

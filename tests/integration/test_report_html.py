@@ -150,3 +150,32 @@ def test_html_report_renders_in_headless_chromium_without_fetching(
     dom = _headless(page, tmp_path, "--dump-dom").stdout.decode()
     assert '<table id="lift">' in dom
     assert "abandon_cart" in dom and "-50.0 pp" in dom
+
+
+def test_report_stage_flow_between_two_dates_from_the_stage_histories(
+    replay, redis_url: str, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replay(_events(tmp_path), until="2026-01-15T00:00:00Z")
+    capsys.readouterr()
+
+    # From before the first event to after the last: every contact is new, and ends
+    # in the stage Redis counts it in.
+    assert _report(redis_url, prefix, "--json", "--from", "2026-01-01T00:00:00Z",
+                   "--to", "2026-01-20T00:00:00Z") == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert data["flow_between"] == ["2026-01-01T00:00:00.000Z", "2026-01-20T00:00:00.000Z"]
+    ends: dict[str, int] = {}
+    for move, n in data["stage_flow"].items():
+        start, _, end = move.partition(" -> ")
+        assert start == "(new)"
+        ends[end] = ends.get(end, 0) + n
+    assert ends == {s: n for s, n in data["stages"].items() if n}
+    # Between h1's purchase (6 Jan) and h2's (7 Jan): only h2 moves on, into h1's stage;
+    # h1 stays there and h3 stays where the cart left it.
+    assert _report(redis_url, prefix, "--json", "--from", "2026-01-06T12:00:00Z",
+                   "--to", "2026-01-07T12:00:00Z") == 0  # fmt: skip
+    flow = json.loads(capsys.readouterr().out)["stage_flow"]
+    assert sum(flow.values()) == 3
+    moved = [m for m in flow if m.split(" -> ")[0] != m.split(" -> ")[1]]
+    assert len(moved) == 1 and flow[moved[0]] == 1
+    assert _report(redis_url, prefix, "--from", "2026-01-06T12:00:00Z") == 2  # --to missing
