@@ -94,7 +94,8 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """Per trigger name, the last episode it fired for (once per episode)."""
     timers: dict[str, Timer] = {}
     """Pending timers by slot: the trigger name, `name:order_id` for per-order ones, or
-    `fallback>name>channel` for a channel fallback (`pulse.channels`)."""
+    `fallback>name>channel` for a channel fallback (`pulse.channels`), or
+    `sequence>name>step` for a sequence's next step (`pulse.sequences`)."""
     signup_ts: int = 0
     last_active_ts: int = 0
     """Newest contact-initiated event (sends such as `email_sent` are not activity)."""
@@ -130,6 +131,9 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     attributions: list[Attribution] = []
     """Triggers sent or held out whose goal window is open, oldest first (at most the
     rules' `experiments.max_open`; see `pulse.lift`)."""
+    sequence_starts: dict[str, int] = {}
+    """Per trigger name, the event time its last sequence started (re-entry; see
+    `pulse.sequences`)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

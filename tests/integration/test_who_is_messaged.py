@@ -22,9 +22,7 @@ CONFIG = GeneratorConfig(contacts=600, events=15_000, span_days=90, seed=11)
 UNTIL = "2026-08-01T00:00:00Z"
 
 
-def test_no_email_reaches_an_anonymous_or_unsubscribed_contact(
-    replay: Any, tmp_path: Path
-) -> None:
+def test_no_email_reaches_an_anonymous_or_unsubscribed_contact(replay: Any, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     write_jsonl(CONFIG, events)
     blocked_at: dict[str, int] = {}  # contact -> first email unsubscribe or bounce
