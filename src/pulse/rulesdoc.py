@@ -113,6 +113,7 @@ EXAMPLES: dict[str, str] = {
     "TriggerSpecBase.reentry": "reentry: 30d",
     "SequenceStep.name": "- {name: review, after: 7d, channel: email}",
     "SequenceStep.after": "after: 2d",
+    "SequenceStep.channel": "channel: sms",
     "SequenceStep.channels": "channels: [email, sms]",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
