@@ -153,3 +153,14 @@ def test_a_step_that_finds_the_contact_lost_ends_the_sequence() -> None:
     journey.fire_due(state, "c1", _T0 + 6 * _D, out)
     assert [t.suppressed_reason for t in out] == [None, "lost"]
     assert not state.timers or all(not s.startswith("sequence>") for s in state.timers)
+
+
+def test_a_merge_moves_the_open_sequence_and_its_start_into_the_known_contact() -> None:
+    from pulse.identity import merge_states
+    from pulse.rules import Scoring
+
+    anon, known = ContactState(last_ts=_T0), ContactState()
+    start(anon, _welcome(), "e1", _T0, 3, Counter())
+    merge_states(known, anon, Scoring())
+    assert "sequence>welcome>tips" in known.timers
+    assert known.sequence_starts == {"welcome": _T0}
