@@ -47,6 +47,7 @@ from collections.abc import Iterator, Mapping
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
 from pulse.spec import SequenceStep
+from pulse.suggest import did_you_mean
 from pulse.triggers import TriggerSpecBase, trigger_id
 from pulse.triggers.base import Finding, TimerReason
 
@@ -233,8 +234,10 @@ def check_steps(spec: TriggerSpecBase, known_types: frozenset[str]) -> Iterator[
         previous = max(previous, step.after.ms)
     for at, name in enumerate(spec.exit_on):
         if name not in known_types:
+            hint = did_you_mean(name, known_types)
             yield Finding(
-                f"unknown event type `{name}` (declare it under `event_types`)", f".exit_on[{at}]"
+                f"unknown event type `{name}` (declare it under `event_types`){hint}",
+                f".exit_on[{at}]",
             )
     if spec.reentry.is_after and spec.reentry.ms <= 0:
         yield Finding("`reentry` must be longer than zero (or `always`, `never`)", ".reentry")

@@ -385,7 +385,8 @@ def test_a_step_on_an_unknown_channel_is_refused_with_a_suggestion() -> None:
 def test_an_exit_on_an_unknown_event_type_is_refused() -> None:
     text = _WELCOME_STEPS + "      - {name: a, after: 1d}\n    exit_on: [purchse]\n"
     message = problem_at(text, "$.triggers[0].exit_on[0]")
-    assert "unknown event type `purchse`" in message and "(line 5)" in message
+    assert "unknown event type `purchse`" in message and "`purchase`" in message
+    assert "(line 5)" in message
 
 
 def test_a_reentry_that_is_not_a_rule_is_refused() -> None:
@@ -414,3 +415,10 @@ def test_steps_exits_and_reentry_are_loaded() -> None:
     assert [(s.name, s.after.ms) for s in welcome.steps] == [("a", 2 * 86_400_000)]
     assert welcome.exit_on == ["purchase"] and welcome.reentry.ms == 30 * 86_400_000
     assert rules.sequences.max_active == 2
+
+
+def test_an_event_type_declared_for_an_exit_is_used() -> None:
+    text = "event_types: [trial_ended]\n" + _WELCOME_STEPS
+    text += "      - {name: a, after: 1d}\n    exit_on: [trial_ended]\n"
+    check = check_rules(text, "r.yaml")
+    assert check.rules is not None and check.warnings == [], check.warnings

@@ -216,6 +216,8 @@ def check_reachability(
         for finding in kind_of(spec).check(spec, context):
             report = problems.warn if finding.is_warning else problems.add
             report(finding.message, path + finding.path)
+        for at, name in enumerate(spec.exit_on):  # a sequence's exit uses its event type
+            refer(name, f"{path}.exit_on[{at}]")
 
     if not any(spec.enabled for _, spec in triggers):
         problems.warn(
