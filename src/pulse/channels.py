@@ -48,7 +48,7 @@ from pulse import windows
 from pulse.contact import ContactState, Timer
 from pulse.events import Event
 from pulse.guardrails import consent_block, has_address
-from pulse.spec import ChannelOption
+from pulse.spec import ChannelOption, SequenceStep
 from pulse.triggers import TriggerSpecBase
 from pulse.triggers.base import TimerReason
 
@@ -87,8 +87,9 @@ class FallbackReason(TimerReason, kw_only=True):
     """The channel that trigger went out on."""
 
 
-def options_of(spec: TriggerSpecBase) -> tuple[ChannelOption, ...]:
-    """A trigger's channel entries: `channels`, else its one `channel`, else none.
+def options_of(spec: TriggerSpecBase | SequenceStep) -> tuple[ChannelOption, ...]:
+    """A trigger's (or a sequence step's) channel entries: `channels`, else its one
+    `channel`, else none.
 
     >>> from pulse.triggers import Welcome
     >>> [o.channel for o in options_of(Welcome(channel="email"))]

@@ -98,7 +98,8 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """Per trigger name, the last episode it fired for (once per episode)."""
     timers: dict[str, Timer] = {}
     """Pending timers by slot: the trigger name, `name:order_id` for per-order ones, or
-    `fallback>name>channel` for a channel fallback (`pulse.channels`)."""
+    `fallback>name>channel` for a channel fallback (`pulse.channels`), or
+    `sequence>name>step` for a sequence's next step (`pulse.sequences`)."""
     signup_ts: int = 0
     last_active_ts: int = 0
     """Newest contact-initiated event (sends such as `email_sent` are not activity)."""
@@ -140,6 +141,9 @@ class ContactState(msgspec.Struct, array_like=True, omit_defaults=False):
     """From traits (`signed_up_at`, `createdAt`): epoch ms, or 0."""
     traits: dict[str, str | int | float | bool] = {}
     """Custom traits from `identify` (at most `pulse.traits.MAX_CUSTOM_TRAITS`, scalars)."""
+    sequence_starts: dict[str, int] = {}
+    """Per trigger name, the event time its last sequence started (re-entry; see
+    `pulse.sequences`)."""
 
     def has_cart(self) -> bool:
         """Whether the contact holds an open cart."""

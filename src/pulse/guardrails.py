@@ -217,7 +217,8 @@ def decide(
     """The decision for a trigger firing at `ts_ms` (see the module docstring).
 
     `rivals` are the triggers that exclude this one (`pulse.exclusion.rivals_of`);
-    `is_fallback`: it is a channel fallback of a trigger already sent (no cooldown).
+    `is_fallback`: it is a channel fallback of a trigger already sent, or a later step of
+    its sequence (no cooldown).
     """
     listed = SUPPRESSED.get().get(key)
     if listed and ("all" in listed or channel in listed):

@@ -156,6 +156,8 @@ def merge_states(
             into.consent[channel] = fact
     for name, ts in anon.last_sent.items():
         into.last_sent[name] = max(into.last_sent.get(name, ts), ts)
+    for name, ts in anon.sequence_starts.items():  # re-entry counts from the newest start
+        into.sequence_starts[name] = max(into.sequence_starts.get(name, ts), ts)
     for channel, times in anon.sends.items():
         mine_times = into.sends.setdefault(channel, [])
         keep_sends = max(len(mine_times), len(times))

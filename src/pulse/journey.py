@@ -8,7 +8,8 @@ when the watermark passes pending timers, then writes the states back.
 This module orchestrates; the concepts live beside it: the contact's own facts
 (`pulse.facts`), the trigger kinds (`pulse.triggers`, whose hooks this calls in
 the order `pulse.triggers.base` documents), emitting with guardrails, holdouts and
-channel fallbacks (`pulse.emission`, `pulse.channels`), goal windows
+channel fallbacks and sequences (`pulse.emission`, `pulse.channels`,
+`pulse.sequences`), goal windows
 (`pulse.attribution`), labels (`pulse.labels`).
 
 Determinism: before an event is applied, the contact's timers due before its
@@ -28,7 +29,6 @@ from collections import Counter
 
 from pulse import facts, labels, windows
 from pulse.attribution import ATTRIBUTION_SLOT, Attributions
-from pulse.channels import FALLBACK_SLOT
 from pulse.conditions import Condition
 from pulse.contact import STAGE_HISTORY_MAX, ContactState
 from pulse.emission import Emitter
@@ -120,7 +120,7 @@ class Journey:
                 kind.on_event(self, spec, state, event)
         facts.note_cancels(state, event)
         if type_ in self._emitter.engagement_types:
-            self._emitter.note_engagement(state, event)
+            self._emitter.note_event(state, event)
         points_before, points = self._apply_points(state, event)
         score_before = round(points_before + self._model_part(state, points_before), 3)
         state.last_ts = max(state.last_ts, ts)
@@ -215,9 +215,9 @@ class Journey:
             if slot == ATTRIBUTION_SLOT:
                 self._attributions.close(state, timer.due_ms)
                 continue
-            if slot.startswith(FALLBACK_SLOT):
-                self._emitter.fall_back(out, state, key, timer, slot)
-            elif (spec := self._specs.get(timer.trigger)) is not None:
+            if self._emitter.fire(out, state, key, timer, slot):
+                continue
+            if (spec := self._specs.get(timer.trigger)) is not None:
                 self._kinds[spec.name].fire(self, spec, state, key, timer, slot)
 
     # -- what the kinds call back (`pulse.triggers.base.Step`) ------------------

@@ -22,7 +22,7 @@ import msgspec
 
 from pulse.duration import format_duration
 from pulse.rules import schema
-from pulse.spec import ChannelOption
+from pulse.spec import ChannelOption, Reentry, SequenceStep
 from pulse.triggers import KINDS, TriggerSpecBase
 
 __all__ = ["DESCRIPTIONS", "EXAMPLES", "missing_descriptions", "render_reference"]
@@ -108,6 +108,13 @@ EXAMPLES: dict[str, str] = {
     "ExclusionGroup.triggers": "- {triggers: [abandon_cart, browse_abandon, rescue]}",
     "ChannelOption.channel": "- {channel: sms, require: [consented, has_address]}",
     "ChannelOption.require": "require: [consented, has_address]",
+    "TriggerSpecBase.steps": "steps: [{name: tips, after: 2d}, {name: offer, after: 5d}]",
+    "TriggerSpecBase.exit_on": "exit_on: [purchase]",
+    "TriggerSpecBase.reentry": "reentry: 30d",
+    "SequenceStep.name": "- {name: review, after: 7d, channel: email}",
+    "SequenceStep.after": "after: 2d",
+    "SequenceStep.channel": "channel: sms",
+    "SequenceStep.channels": "channels: [email, sms]",
 }
 """Examples where the default does not make a good one, by `Struct.field`."""
 
@@ -116,7 +123,7 @@ _SECTIONS: list[tuple[str, str, Any, tuple[str, ...]]] = [
         "Top level",
         "",
         schema._File,
-        ("scoring", "stages", "model", "triggers", "guardrails", "experiments"),
+        ("scoring", "stages", "model", "triggers", "guardrails", "experiments", "sequences"),
     ),
     ("`scoring`", "scoring.", schema.Scoring, ("rules",)),
     ("`scoring.rules[]`", "scoring.rules[].", schema.PointRule, ()),
@@ -152,6 +159,11 @@ def render_reference() -> str:
         _doc(ChannelOption),
         "",
         *_table("triggers[].channels[].", ChannelOption, ()),
+        "### `triggers[].steps[]`",
+        "",
+        _doc(SequenceStep),
+        "",
+        *_table("triggers[].steps[].", SequenceStep, ()),
     ]
     for kind in KINDS.values():
         spec = kind.spec_type
@@ -170,8 +182,9 @@ def missing_descriptions() -> list[str]:
     for _, _, struct, skip in _sections():
         missing += [f"{struct.__name__}.{f.name}" for f in _fields(struct, skip)
                     if not _description(struct, f.name)]  # fmt: skip
-    missing += [f"ChannelOption.{f.name}" for f in msgspec.structs.fields(ChannelOption)
-                if not _description(ChannelOption, f.name)]  # fmt: skip
+    for held in (ChannelOption, SequenceStep):
+        missing += [f"{held.__name__}.{f.name}" for f in msgspec.structs.fields(held)
+                    if not _description(held, f.name)]  # fmt: skip
     specs: list[type[TriggerSpecBase]] = [TriggerSpecBase]
     specs += [kind.spec_type for kind in KINDS.values()]
     for spec in specs:
@@ -306,6 +319,8 @@ def _yaml(value: Any) -> str:
         return format_duration(value.ms)
     if isinstance(value, schema.CapSpan):
         return "day" if value.is_calendar_day else format_duration(value.ms)
+    if isinstance(value, Reentry):
+        return format_duration(value.ms) if value.is_after else repr(value)[8:-1]
     if value is None:
         return "none"
     if value == "":
@@ -324,6 +339,8 @@ def _type_name(type_: Any) -> str:
         return "duration"
     if type_ is schema.CapSpan:
         return "`day` or duration"
+    if type_ is Reentry:
+        return "`always`, `never` or duration"
     simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     if type_ in simple:
         return simple[type_]

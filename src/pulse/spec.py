@@ -1,5 +1,6 @@
 """`Duration`, the type of every span of event time in a rules file, and the other
-small field types a trigger's spec and the guardrails share (`CapSpan`, `ChannelOption`).
+small field types a trigger's spec and the guardrails share (`CapSpan`, `ChannelOption`,
+and a sequence's `SequenceStep` and `Reentry`).
 
 The rules schema (`pulse.rules.schema`) and each trigger kind's spec
 (`pulse.triggers`) are built from these, so a kind's module can declare its spec
@@ -21,9 +22,13 @@ __all__ = [
     "CapSpan",
     "ChannelOption",
     "Duration",
+    "Reentry",
+    "SequenceStep",
     "cap_span",
     "cap_span_field",
     "duration_field",
+    "reentry",
+    "reentry_field",
 ]
 
 CHANNELS = ("email", "sms", "push", "web", "crm", "ads", "webhook")
@@ -116,3 +121,63 @@ class ChannelOption(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     engaged_within: Duration | None = None
     """The contact opened or clicked on this channel (`email_open`, `email_click`,
     `sms_click`, `push_open`) within this long before the trigger (at most 30d)."""
+
+
+class Reentry:
+    """When a trigger firing again may start a new sequence (see `pulse.sequences`):
+    `always`, `never`, or a duration (`is_after`): once that long has passed since the
+    contact's last sequence of the trigger started."""
+
+    __slots__ = ("is_after", "is_never", "ms")
+
+    def __init__(self, ms: int = 0, *, is_never: bool = False, is_after: bool = False) -> None:
+        self.ms = ms
+        self.is_never = is_never
+        self.is_after = is_after
+
+    def __repr__(self) -> str:
+        if self.is_never:
+            return "Reentry(never)"
+        return f"Reentry(ms={self.ms})" if self.is_after else "Reentry(always)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reentry) and (other.ms, other.is_never, other.is_after) == (
+            self.ms,
+            self.is_never,
+            self.is_after,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.ms, self.is_never, self.is_after))
+
+
+def reentry(value: object) -> Reentry:
+    """A re-entry rule as written: `always`, `never` or a duration; raises `ValueError`.
+
+    >>> reentry("always"), reentry("never"), reentry("30d")
+    (Reentry(always), Reentry(never), Reentry(ms=2592000000))
+    """
+    if value == "always":
+        return Reentry()
+    if value == "never":
+        return Reentry(is_never=True)
+    return Reentry(parse_duration_ms(value), is_after=True)
+
+
+def reentry_field(text: str) -> Any:
+    """A struct field defaulting to the re-entry rule `text`."""
+    return msgspec.field(default_factory=lambda: reentry(text))
+
+
+class SequenceStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One later step of a trigger's sequence (the trigger itself is the first, "now")."""
+
+    name: str
+    """The step's name, unique in the trigger: written as the step's `reason.step`."""
+    after: Duration
+    """When it fires, counted from the sequence's start (the first trigger's time); each
+    step later than the one before."""
+    channel: str | None = None
+    """The step's one channel (neither this nor `channels`: the trigger's channel rules)."""
+    channels: list[str | ChannelOption] = []
+    """The step's ordered channels, like a trigger's `channels` (the first eligible one)."""

@@ -5,7 +5,8 @@ and run by `pulse.ruletest`, the one harness; `pulse test tests/golden/*.yaml` r
 them too): `events` with absolute times, `expect.triggers` exactly those that fire
 (a mapping may add the `reason` facts and the `stage` a trigger must carry), and
 optionally `until`, `rules` (a file in `tests/golden/rules/`) or `rules_patch`.
-Every file is replayed with batch sizes 1 and 1000: the same triggers must fire.
+A file may hold several `cases`; every case must pass. Every file is replayed with
+batch sizes 1 and 1000: the same triggers must fire.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ CASES = sorted(GOLDEN.glob("*.yaml"))
 def test_golden_file_fires_exactly_the_expected_triggers(
     case: Path, batch_size: int, redis_url: str
 ) -> None:
-    (result,) = run_cases(load_cases(case), redis_url, batch_size=batch_size)
-    assert result.outcome == "passed", "\n".join([result.description, *result.details])
+    for result in run_cases(load_cases(case), redis_url, batch_size=batch_size):
+        assert result.outcome == "passed", "\n".join(
+            [result.id, result.description, *result.details]
+        )
 
 
 def test_golden_files_cover_every_trigger_kind() -> None:

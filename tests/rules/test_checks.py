@@ -348,3 +348,77 @@ def load_rules_text(text: str) -> Rules:
     check = check_rules(text, "r.yaml")
     assert check.rules is not None, check.problems
     return check.rules
+
+
+_WELCOME_STEPS = "triggers:\n  - kind: welcome\n    steps:\n"
+
+
+def test_a_step_after_zero_is_refused_naming_the_line() -> None:
+    text = _WELCOME_STEPS + "      - {name: tips, after: 0s}\n"
+    message = problem_at(text, "$.triggers[0].steps[0].after")
+    assert "must be longer than zero" in message and "(line 4)" in message
+
+
+def test_a_negative_step_after_is_refused() -> None:
+    text = _WELCOME_STEPS + "      - {name: tips, after: -2d}\n"
+    assert "Expected `duration`" in problem_at(text, "$.triggers[0].steps[0].after")
+
+
+def test_steps_out_of_time_order_are_refused() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 5d}\n      - {name: b, after: 2d}\n"
+    message = problem_at(text, "$.triggers[0].steps[1].after")
+    assert "later than the step before" in message and "(line 5)" in message
+
+
+def test_a_step_name_used_twice_is_refused() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 1d}\n      - {name: a, after: 2d}\n"
+    message = problem_at(text, "$.triggers[0].steps[1].name")
+    assert "`a` is used twice" in message and "(line 5)" in message
+
+
+def test_a_step_on_an_unknown_channel_is_refused_with_a_suggestion() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 1d, channels: [email, smss]}\n"
+    message = problem_at(text, "$.triggers[0].steps[0].channels[1]")
+    assert "unknown channel `smss`" in message and "`sms`" in message
+
+
+def test_an_exit_on_an_unknown_event_type_is_refused() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 1d}\n    exit_on: [purchse]\n"
+    message = problem_at(text, "$.triggers[0].exit_on[0]")
+    assert "unknown event type `purchse`" in message and "`purchase`" in message
+    assert "(line 5)" in message
+
+
+def test_a_reentry_that_is_not_a_rule_is_refused() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 1d}\n    reentry: sometimes\n"
+    message = problem_at(text, "$.triggers[0].reentry")
+    assert "Expected `always`, `never` or a duration" in message
+
+
+def test_max_active_below_one_is_refused_naming_the_line() -> None:
+    text = "triggers:\n  - kind: welcome\nsequences:\n  max_active: 0\n"
+    message = problem_at(text, "$.sequences.max_active")
+    assert "must be between 1 and 16" in message and "(line 4)" in message
+
+
+def test_exit_on_without_steps_is_a_warning() -> None:
+    text = "triggers:\n  - kind: welcome\n    exit_on: [purchase]\n"
+    assert "has no `steps`" in warning_at(text, "$.triggers[0].steps")
+
+
+def test_steps_exits_and_reentry_are_loaded() -> None:
+    text = _WELCOME_STEPS + "      - {name: a, after: 2d}\n    exit_on: [purchase]\n"
+    text += "    reentry: 30d\nsequences: {max_active: 2}\n"
+    rules = check_rules(text, "r.yaml").rules
+    assert rules is not None
+    (welcome,) = rules.triggers
+    assert [(s.name, s.after.ms) for s in welcome.steps] == [("a", 2 * 86_400_000)]
+    assert welcome.exit_on == ["purchase"] and welcome.reentry.ms == 30 * 86_400_000
+    assert rules.sequences.max_active == 2
+
+
+def test_an_event_type_declared_for_an_exit_is_used() -> None:
+    text = "event_types: [trial_ended]\n" + _WELCOME_STEPS
+    text += "      - {name: a, after: 1d}\n    exit_on: [trial_ended]\n"
+    check = check_rules(text, "r.yaml")
+    assert check.rules is not None and check.warnings == [], check.warnings

@@ -25,6 +25,7 @@ from pulse.events import CANONICAL_TYPES, VENDOR_TYPES
 from pulse.localtime import parse_clock, zone
 from pulse.rules.problems import Problems
 from pulse.rules.schema import Duration, Guardrails, Scoring, TriggerSpec, _File
+from pulse.sequences import MAX_ACTIVE_BOUND, check_steps
 from pulse.spec import CHANNEL_REQUIREMENTS, CHANNELS
 from pulse.suggest import did_you_mean
 from pulse.traits import is_trait_name
@@ -38,6 +39,7 @@ __all__ = [
     "check_experiments",
     "check_guardrails",
     "check_reachability",
+    "check_sequences",
     "compile_conditions",
 ]
 
@@ -215,6 +217,8 @@ def check_reachability(
         for finding in kind_of(spec).check(spec, context):
             report = problems.warn if finding.is_warning else problems.add
             report(finding.message, path + finding.path)
+        for at, name in enumerate(spec.exit_on):  # a sequence's exit uses its event type
+            refer(name, f"{path}.exit_on[{at}]")
 
     if not any(spec.enabled for _, spec in triggers):
         problems.warn(
@@ -388,6 +392,31 @@ def check_channels(
                     + did_you_mean(name, known_types),
                     f"{path}.engagement[{position}]",
                 )
+
+
+def check_sequences(
+    shell: _File, triggers: list[tuple[int, TriggerSpec]], known_types: frozenset[str],
+    problems: Problems,
+) -> None:  # fmt: skip
+    """Steps in time order under distinct names on known channels, exits of known types,
+    and few sequences open at once (see `pulse.sequences`)."""
+    if not 1 <= shell.sequences.max_active <= MAX_ACTIVE_BOUND:
+        problems.add(
+            f"`max_active` ({shell.sequences.max_active}) must be between 1 and {MAX_ACTIVE_BOUND}",
+            "$.sequences.max_active",
+        )
+    for index, spec in triggers:
+        path = f"$.triggers[{index}]"
+        for finding in check_steps(spec, known_types):
+            report = problems.warn if finding.is_warning else problems.add
+            report(finding.message, path + finding.path)
+        for at, step in enumerate(spec.steps):
+            own = f"{path}.steps[{at}]"
+            names = [o.channel for o in options_of(step)]
+            for position, name in enumerate(names):
+                if name not in CHANNELS:
+                    where = f"{own}.channels[{position}]" if step.channels else f"{own}.channel"
+                    problems.add(f"unknown channel `{name}`" + did_you_mean(name, CHANNELS), where)
 
 
 _MAX_VARIANTS = 8

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from pulse.rules.schema import CapSpan, Duration, Scoring, TriggerSpec, _File
+from pulse.spec import Reentry
 
 __all__ = ["rules_json_schema"]
 
@@ -47,6 +48,12 @@ def _hook(type_: Any) -> dict[str, Any]:
             "title": "CapSpan",
             "description": "`day` (the contact's local calendar day) or a rolling duration.",
             "anyOf": [{"const": "day"}, *_DURATION_FORMS],
+        }
+    if type_ is Reentry:
+        return {
+            "title": "Reentry",
+            "description": "`always`, `never`, or a duration since the last sequence started.",
+            "anyOf": [{"const": "always"}, {"const": "never"}, *_DURATION_FORMS],
         }
     raise NotImplementedError
 

@@ -23,6 +23,7 @@ from pulse.rules.checks import (
     check_experiments,
     check_guardrails,
     check_reachability,
+    check_sequences,
     compile_conditions,
 )
 from pulse.rules.merge import merge_documents
@@ -102,6 +103,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
     check_guardrails(shell.guardrails, shell.triggers, problems)
     check_experiments(shell, indexed, problems)
     check_channels(indexed, known_types, problems)
+    check_sequences(shell, indexed, known_types, problems)
     if problems.messages:
         return problems.result(None)
     version_text = text if not base_text else base_text + "\0" + text
@@ -120,6 +122,7 @@ def check_rules(text: str, source: str = "<rules>") -> RulesCheck:
             model=shell.model,
             guardrails=shell.guardrails,
             experiments=shell.experiments,
+            sequences=shell.sequences,
             warnings=tuple(problems.warnings),
         )
     )

@@ -16,7 +16,7 @@ import yaml
 
 from pulse.duration import parse_duration_ms
 from pulse.rules.schema import CapSpan, Duration, Rules, TriggerSpec
-from pulse.spec import cap_span
+from pulse.spec import Reentry, cap_span, reentry
 from pulse.suggest import did_you_mean
 
 __all__ = ["Origin", "Problems", "RulesCheck", "decode_hook", "line_of"]
@@ -181,6 +181,13 @@ def decode_hook(type_: type, value: Any) -> Any:
         except ValueError as exc:
             raise ValueError(
                 f"Expected `day` or a duration like `1d` or `12h`, got `{value!r}`"
+            ) from exc
+    if type_ is Reentry:
+        try:
+            return reentry(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"Expected `always`, `never` or a duration like `30d`, got `{value!r}`"
             ) from exc
     raise NotImplementedError
 

@@ -15,7 +15,14 @@ from typing import Any, Literal
 import msgspec
 
 from pulse.conditions import Condition
-from pulse.spec import CapSpan, ChannelOption, Duration, cap_span_field, duration_field
+from pulse.spec import (
+    CapSpan,
+    ChannelOption,
+    Duration,
+    SequenceStep,
+    cap_span_field,
+    duration_field,
+)
 from pulse.triggers import (
     AbandonCart,
     BrowseAbandon,
@@ -49,6 +56,8 @@ __all__ = [
     "Rules",
     "SalesReady",
     "Scoring",
+    "SequenceStep",
+    "Sequences",
     "Stages",
     "TriggerKind",
     "TriggerSpec",
@@ -196,6 +205,14 @@ class Experiments(_Spec, frozen=True):
     (`attributions_over_cap`) and not measured."""
 
 
+class Sequences(_Spec, frozen=True):
+    """Multi-step sequences (a trigger's `steps`; see `pulse.sequences`): what all share."""
+
+    max_active: int = 3
+    """Most sequences a contact may have open at once (1 to 16); one more is not started
+    and is counted (`sequences_over_cap`)."""
+
+
 class _File(_Spec, frozen=True):
     version: Literal[1] = 1
     extends: str | None = None
@@ -215,6 +232,8 @@ class _File(_Spec, frozen=True):
     """Consent, caps, cooldowns and quiet hours: the decision every trigger carries."""
     experiments: Experiments = msgspec.field(default_factory=Experiments)
     """Global control group and attribution bounds (holdouts and lift)."""
+    sequences: Sequences = msgspec.field(default_factory=Sequences)
+    """Bounds on the multi-step sequences triggers start (`steps`)."""
 
 
 class Rules(msgspec.Struct, frozen=True, kw_only=True):
@@ -234,6 +253,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     model: ModelSpec = msgspec.field(default_factory=ModelSpec)
     guardrails: Guardrails = msgspec.field(default_factory=Guardrails)
     experiments: Experiments = msgspec.field(default_factory=Experiments)
+    sequences: Sequences = msgspec.field(default_factory=Sequences)
 
     warnings: tuple[str, ...] = ()
     """What `check_rules` found suspicious but not wrong (unused definitions, ...)."""

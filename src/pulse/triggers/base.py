@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
 
-from pulse.spec import ChannelOption, Duration, duration_field
+from pulse.spec import (
+    ChannelOption,
+    Duration,
+    Reentry,
+    SequenceStep,
+    duration_field,
+    reentry_field,
+)
 
 if TYPE_CHECKING:
     from pulse.contact import ContactState, Timer
@@ -97,6 +104,16 @@ class TriggerSpecBase(
     """Contact traits copied into the trigger's output as `traits` (e.g. `first_name`,
     `locale`; see README "Traits"): the ones the contact has; the field is left out when
     none is."""
+    steps: list[SequenceStep] = []
+    """Later steps of a sequence the trigger starts when it is sent (it is the first step):
+    each `{name, after, channel | channels}` fires `after` the start as a trigger record of
+    its own, through the guardrails (see `pulse.sequences`)."""
+    exit_on: list[str] = []
+    """Event types that end the trigger's open sequence at once (no later step fires); an
+    `unsubscribe` naming no channel ends every sequence."""
+    reentry: Reentry = reentry_field("always")
+    """Whether the trigger firing again starts a new sequence (replacing an open one):
+    `always`, `never`, or a duration since the last one started (else it fires alone)."""
 
 
 class Reason(msgspec.Struct, kw_only=True, omit_defaults=True):
