@@ -422,3 +422,20 @@ def test_an_event_type_declared_for_an_exit_is_used() -> None:
     text += "      - {name: a, after: 1d}\n    exit_on: [trial_ended]\n"
     check = check_rules(text, "r.yaml")
     assert check.rules is not None and check.warnings == [], check.warnings
+
+
+def test_anniversary_at_a_time_of_day_that_is_no_clock_is_refused() -> None:
+    text = "triggers:\n  - {kind: anniversary, of: birthday, at: '25:00'}\n"
+    assert "HH:MM" in problem_at(text, "$.triggers[0].at")
+
+
+def test_milestone_with_a_zero_or_repeated_purchase_count_is_refused() -> None:
+    zero = "triggers:\n  - {kind: milestone, purchases: [0, 3]}\n"
+    assert "1 or more" in problem_at(zero, "$.triggers[0].purchases[0]")
+    twice = "triggers:\n  - {kind: milestone, purchases: [3, 3]}\n"
+    assert "twice" in problem_at(twice, "$.triggers[0].purchases")
+
+
+def test_anniversary_of_an_unknown_date_is_refused() -> None:
+    text = "triggers:\n  - {kind: anniversary, of: wedding}\n"
+    assert "wedding" in problem_at(text, "$.triggers[0].of")

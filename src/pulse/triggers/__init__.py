@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 from pulse.triggers import (
     abandon_cart,
+    anniversary,
     browse_abandon,
     lost_customer,
+    milestone,
     post_purchase,
     rescue,
     sales_ready,
@@ -25,9 +27,11 @@ from pulse.triggers import (
     welcome_back,
 )
 from pulse.triggers.abandon_cart import AbandonCart
+from pulse.triggers.anniversary import Anniversary
 from pulse.triggers.base import PASSIVE_TYPES, Kind, Reason, ScoreFacts, TriggerSpecBase
 from pulse.triggers.browse_abandon import BrowseAbandon
 from pulse.triggers.lost_customer import LostCustomer
+from pulse.triggers.milestone import Milestone
 from pulse.triggers.output import Decision, Trigger, encode_trigger, iso_ms, trigger_id
 from pulse.triggers.post_purchase import PostPurchase
 from pulse.triggers.rescue import Rescue
@@ -39,11 +43,13 @@ __all__ = [
     "KINDS",
     "PASSIVE_TYPES",
     "AbandonCart",
+    "Anniversary",
     "BrowseAbandon",
     "Decision",
     "Kind",
     "KindName",
     "LostCustomer",
+    "Milestone",
     "PostPurchase",
     "Reason",
     "Rescue",
@@ -73,6 +79,8 @@ KINDS: dict[str, Kind[Any]] = {
         lost_customer.KIND,
         welcome_back.KIND,
         post_purchase.KIND,
+        milestone.KIND,
+        anniversary.KIND,
     )
 }
 """Every trigger kind by name, in the order the rules reference documents them."""
@@ -86,12 +94,14 @@ TriggerSpec = (
     | LostCustomer
     | WelcomeBack
     | PostPurchase
+    | Milestone
+    | Anniversary
 )
 """A trigger of a rules file (msgspec decodes it by its `kind` tag); one type per kind."""
 
 KindName = Literal[
     "welcome", "abandon_cart", "browse_abandon", "sales_ready",
-    "rescue", "lost_customer", "welcome_back", "post_purchase",
+    "rescue", "lost_customer", "welcome_back", "post_purchase", "milestone", "anniversary",
 ]  # fmt: skip
 
 
