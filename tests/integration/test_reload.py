@@ -58,7 +58,9 @@ class LiveRun:
     def triggers(self) -> list[dict[str, object]]:
         if not self.triggers_path.exists():
             return []
-        lines = self.triggers_path.read_bytes().splitlines()
+        # Read while the flow writes: a last line without its newline is not written yet.
+        data = self.triggers_path.read_bytes()
+        lines = data[: data.rfind(b"\n") + 1].splitlines()
         return [orjson.loads(line) for line in lines if line.strip()]
 
     def log(self) -> str:
