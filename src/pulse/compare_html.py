@@ -13,6 +13,7 @@ from pulse.compare_report import (
     LIFT_HEADER,
     REARMED_NOTE,
     RULE_FIELDS,
+    TRIGGER_COLUMNS,
     bin_labels,
     explain_command,
     format_shift,
@@ -60,19 +61,7 @@ def render_html(comparison: Comparison) -> str:
         "<h2>Triggers</h2>",
         _svg_bars(names, [t.before for t in c.triggers], [t.after for t in c.triggers]),
         _html_table(
-            [
-                "trigger",
-                "before",
-                "after",
-                "change",
-                "same",
-                "shifted",
-                "re-armed",
-                "added",
-                "removed",
-                "median shift",
-                "p90 shift",
-            ],
+            list(TRIGGER_COLUMNS),
             [
                 [
                     t.trigger,

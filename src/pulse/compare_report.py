@@ -214,25 +214,17 @@ def _runs_table(before: RunSummary, after: RunSummary) -> Table:
     return table
 
 
+TRIGGER_COLUMNS = ("trigger", "before", "after", "change", "same", "shifted", "re-armed",
+                   "added", "removed", "median shift", "p90 shift")  # fmt: skip
+"""The per-trigger comparison's columns, in the terminal and on the HTML page."""
+
+
 def _triggers_table(changes: list[TriggerChange]) -> Table:
     table = Table(
         title="triggers (matched by trigger_id: contact, trigger, episode)",
         caption=REARMED_NOTE,
     )
-    columns = (
-        "trigger",
-        "before",
-        "after",
-        "change",
-        "same",
-        "shifted",
-        "re-armed",
-        "added",
-        "removed",
-        "median shift",
-        "p90 shift",
-    )
-    for name in columns:
+    for name in TRIGGER_COLUMNS:
         table.add_column(name, justify="left" if name == "trigger" else "right")
     for c in changes:
         delta = c.after - c.before

@@ -51,6 +51,8 @@ class AnniversaryReason(TimerReason, kw_only=True):
 def _date_of(spec: Anniversary, state: ContactState) -> tuple[int, int, int] | None:
     """(year, month, day) of the contact's date, when known."""
     if spec.of == "birthday":
+        if not state.birthday:
+            return None  # checked first: this runs for every event of a contact without one
         try:
             year, month, day = (int(p) for p in state.birthday.split("-"))
         except ValueError:
