@@ -11,6 +11,7 @@ from collections import Counter
 from pulse.contact import ContactState
 from pulse.identity import Alias
 from pulse.state import Merge
+from pulse.state.handoffs import Adoption, CrossReads, HandoffOut
 from pulse.triggers import Trigger
 
 __all__ = ["BatchWork"]
@@ -39,6 +40,15 @@ class BatchWork:
         """Anonymous keys whose state moved into a contact (deleted at commit)."""
         self.foreign: set[str] = set()
         """Anonymous keys an identify links whose state belongs to another partition."""
+        # Worker processes (`pulse.handoff`): identity across parts.
+        self.cross: CrossReads | None = None
+        """Adoptions and hand-offs read with the batch's states."""
+        self.adopted: dict[str, str] = {}
+        """Other parts' anonymous keys this process adopted -> their contact."""
+        self.handoffs_out: list[HandoffOut] = []
+        """Hand-offs made and not written yet (with the commit, or before a wait)."""
+        self.adoptions: list[Adoption] = []
+        """Hand-offs taken: deleted, and their adoption written, at commit."""
 
     def add(self, states: dict[str, ContactState], partitions: dict[str, str]) -> None:
         for key, state in states.items():

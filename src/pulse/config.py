@@ -121,6 +121,25 @@ class Part(msgspec.Struct, frozen=True):
         """Whether the contact `key` belongs to this part."""
         return zlib.crc32(key.encode()) % self.count == self.index
 
+    def owner(self, key: str) -> Part:
+        """The part the contact `key` belongs to (this one or a sibling).
+
+        >>> Part(0, 2).owner("c1")
+        Part(index=1, count=2)
+        """
+        return Part(zlib.crc32(key.encode()) % self.count, self.count)
+
+    def partition_of(self, key: str, partition: str) -> str:
+        """The source partition of the part `key` belongs to, given this part's `partition`.
+
+        >>> Part(0, 2).partition_of("c1", "files/0-of-2")
+        'files/1-of-2'
+        """
+        base, _, name = partition.rpartition("/")
+        if name != self.name:
+            raise ConfigError(f"partition `{partition}` is not one of part {self.name}")
+        return f"{base}/{self.owner(key).name}"
+
     @staticmethod
     def parse(text: str) -> Part:
         """A part from `index/count`, as `--part` gives it.

@@ -24,6 +24,10 @@ source partition merges its group of Kafka partitions): an alias made on another
 partition, or an anonymous state whose events come from another one, is left
 alone and counted (`identity:alias_elsewhere`,
 `identity:merge_elsewhere`), never merged by a process that does not own it.
+Worker processes (`--workers N`) split one partition's contacts: there an identify
+across parts is a hand-off (`pulse.linking`, `pulse.handoff`), and each event with an
+anonymous id is routed first (`Linker.route`): applied here, by another part, or to
+the contact this part adopted the id into.
 
 The online model learns at event-time checkpoints. When the released events
 cross one mid-batch, every timer due before the checkpoint fires first (the
@@ -45,14 +49,17 @@ import msgspec
 from pulse import guardrails
 from pulse.batch import SourceBatch, StreamPosition
 from pulse.batchwork import BatchWork
+from pulse.config import Part
 from pulse.contact import ContactState
 from pulse.events import Event, Rejected
 from pulse.facts import is_duplicate
-from pulse.identity import Alias, anonymous_key, is_anonymous, merge_key, merge_states
+from pulse.identity import anonymous_key, is_anonymous, merge_key
 from pulse.journey import Journey
+from pulse.linking import Linker
 from pulse.model import LeadModel
 from pulse.rules import Rules
-from pulse.state import ContactStore, Merge
+from pulse.state import ContactStore
+from pulse.state.handoffs import CrossReads
 from pulse.state.suppression import BatchGuards, batch_guards
 from pulse.training import ModelRole
 from pulse.triggers import Trigger, iso_ms
@@ -69,17 +76,20 @@ class Engine:
     """Applies batches to the contact store under one rules version."""
 
     def __init__(
-        self, rules: Rules, store: ContactStore, cache_contacts: int = DEFAULT_CACHE_CONTACTS
+        self,
+        rules: Rules,
+        store: ContactStore,
+        cache_contacts: int = DEFAULT_CACHE_CONTACTS,
+        part: Part | None = None,
     ) -> None:
         self.store = store
+        self.linker = Linker(store, cache_contacts, part)
         store.mark_run()
         self.role = ModelRole(store, rules.model) if rules.model.enabled else None
         self.journey = Journey(rules, self.role.model if self.role else None)
         self.totals: Counter[str] = Counter()
         self.cache_contacts = cache_contacts
         self._cache: dict[str, ContactState] = {}
-        self._aliases: dict[str, Alias] = {}
-        """Aliases read or made (committed), bounded like the cache; an alias never changes."""
         self._positions: dict[str, StreamPosition] = {}
         """Committed position of every stream seen (read from Redis once, then kept)."""
         self._known_streams: set[str] = set()
@@ -103,7 +113,7 @@ class Engine:
         except BaseException:
             # What the cache holds may be ahead of Redis now: never serve it again.
             self._cache.clear()
-            self._aliases.clear()
+            self.linker.clear()
             raise
 
     def _process(self, batches: list[SourceBatch]) -> list[Trigger | Rejected]:
@@ -148,7 +158,15 @@ class Engine:
                 work.counters[f"decision:suppressed:{trigger.suppressed_reason}"] += 1
         model, is_new_version = self.role.take_published() if self.role else (None, False)
         changed = work.changed()
-        if changed or work.fired or +work.counters or positions or model is not None:
+        if (
+            changed
+            or work.fired
+            or +work.counters
+            or positions
+            or model is not None
+            or work.handoffs_out
+            or work.adoptions
+        ):
             started_s = time.perf_counter()
             self.store.commit(
                 changed,
@@ -162,6 +180,8 @@ class Engine:
                 positions=positions,
                 next_due=work.next_due,  # current: the batch ended with `_fire_due`
                 merges=work.merges,
+                handoffs=work.handoffs_out,
+                adoptions=work.adoptions,
             )
             self.last_commit_s = time.perf_counter() - started_s
         for stream, (_, new) in positions.items():
@@ -170,7 +190,7 @@ class Engine:
         self._remember(work.states)
         for key in work.merged:
             self._cache.pop(key, None)  # deleted by the merge: never serve it again
-        self._remember_aliases(work.aliases)
+        self.linker.remember(work)
 
     def _advance_positions(
         self, batches: list[SourceBatch]
@@ -203,14 +223,6 @@ class Engine:
         if excess > 0:
             for key in list(itertools.islice(cache, excess + self.cache_contacts // 10)):
                 del cache[key]
-
-    def _remember_aliases(self, aliases: dict[str, Alias]) -> None:
-        known = self._aliases
-        known.update(aliases)
-        excess = len(known) - self.cache_contacts
-        if excess > 0:
-            for key in list(itertools.islice(known, excess + self.cache_contacts // 10)):
-                del known[key]
 
     def _fire_due(self, work: BatchWork, watermarks: dict[str, int] | int) -> None:
         """Fire timers due before their partition's watermark (or one time for all)."""
@@ -245,10 +257,25 @@ class Engine:
         due_before: dict[str, int] = {}
         streams: set[str] = set()
         anonymous: dict[str, str] = {}  # anonymous keys named (as key, or by an identify)
+        linker, cross = self.linker, self.linker.cross
+        foreign: dict[str, str] = {}  # other parts' anonymous keys (adopted here?)
+        handoffs: list[tuple[str, str]] = []  # identifies bringing another part's id here
         for batch in batches:
             partition = batch.partition
-            for event in batch.events:
+            for i, event in enumerate(batch.events):
                 key = event.key
+                if cross is not None and event.anonymous_id is not None:
+                    route = linker.route(work, event)
+                    if route in ("other", "adopted"):
+                        foreign.setdefault(key, partition)
+                        continue
+                    if route == "out":  # not this part's contact: only its state moves
+                        anonymous.setdefault(anonymous_key(event.anonymous_id), partition)
+                        continue
+                    if route == "in":  # the anonymous state comes handed over
+                        token = cross.token(event, batch.streams[i], batch.offsets[i])
+                        handoffs.append((anonymous_key(event.anonymous_id), token))
+                        event = msgspec.structs.replace(event, anonymous_id=None)
                 if event.anonymous_id is not None:
                     linked = (
                         key
@@ -271,14 +298,18 @@ class Engine:
             # A resumed source re-releases events it held at its snapshot, possibly before
             # it reads anything more from their stream: their positions are needed too.
             streams.update(s for s in set(batch.streams) if s and s not in self._known_streams)
-        lookups = [k for k in anonymous if k not in self._aliases]
+        lookups = [k for k in anonymous if k not in linker.aliases]
         for key, partition in anonymous.items():
             if key not in partitions and key not in cache:
                 wanted.setdefault(key, partition)  # linked by an identify: its state moves
+        if cross is not None:
+            work.cross = CrossReads([k for k in foreign if k not in linker.adopted], handoffs)
         states, due, positions, aliases = self.store.load_batch(
-            list(wanted), due_before, skip=cache, streams=streams, aliases=lookups
-        )
-        self._resolve(work, anonymous, aliases, states, partitions)
+            list(wanted), due_before, skip=cache, streams=streams, aliases=lookups,
+            cross=work.cross,
+        )  # fmt: skip
+        targets = linker.adopt(work, foreign, states, partitions, cache) if foreign else []
+        linker.resolve(work, anonymous, aliases, states, partitions, cache, targets)
         self._known_streams |= streams
         self._positions.update(positions)
         for partition, contacts in due.items():
@@ -292,73 +323,6 @@ class Engine:
                 if cached is not None:
                     states[key] = cached
         work.add(states, partitions)
-
-    def _resolve(
-        self,
-        work: BatchWork,
-        anonymous: dict[str, str],
-        read: dict[str, Alias],
-        states: dict[str, ContactState],
-        partitions: dict[str, str],
-    ) -> None:
-        """Note the batch's aliases; load the contacts they resolve to; take in the
-        anonymous states identifies link (from the cache or the read)."""
-        cache = self._cache
-        aliases = work.aliases
-        targets: list[str] = []
-        for key, partition in anonymous.items():
-            alias = read.get(key) or self._aliases.get(key)
-            if alias is not None:
-                aliases[key] = alias
-                contact = alias.contact
-                if alias.partition == partition and contact not in partitions:
-                    partitions[contact] = partition
-                    if contact not in states and contact not in cache:
-                        targets.append(contact)
-            if key not in partitions:
-                state = states.pop(key, None) or cache.get(key)
-                if state is None or not state.last_ts:
-                    continue  # nothing to move: the alias alone is written
-                if state.home != partition:
-                    work.foreign.add(key)  # another partition's: not this process's to move
-                else:
-                    states[key] = state
-                    partitions[key] = partition
-        if targets:
-            states.update(self.store.load(targets, {}, skip=cache)[0])
-
-    def _merge(self, work: BatchWork, event: Event, partition: str) -> None:
-        """An identify links its anonymous id: move that state into the contact, once."""
-        assert event.anonymous_id is not None
-        anon, contact = anonymous_key(event.anonymous_id), event.key
-        counters = work.counters
-        alias = work.aliases.get(anon)
-        if alias is not None:
-            if alias.contact != contact:
-                counters["identity:alias_conflict"] += 1  # the first link wins
-            return
-        work.aliases[anon] = Alias(contact, partition)
-        state = work.states.get(anon)
-        if state is not None and state.last_ts and state.home == partition:
-            self.journey.fire_due(state, anon, event.ts_ms, work.fired)
-            merge_states(work.states[contact], state, self.journey.rules.scoring, counters)
-            counters["identity:merged"] += 1
-            work.merged.add(anon)
-            work.states[anon] = ContactState()
-            work.dirty.discard(anon)
-            work.next_due.pop(anon, None)
-            work.due_fresh.add(anon)
-            work.due_fresh.discard(contact)
-            work.merges.append(Merge(anon, contact, partition, home=partition))
-            return
-        if anon in work.foreign or (state is not None and state.last_ts):
-            counters["identity:merge_elsewhere"] += 1
-            log.warning(
-                "`%s` identifies as `%s` on partition `%s`, but its state belongs to another "
-                "partition: alias written, state not merged",
-                anon, contact, partition,
-            )  # fmt: skip
-        work.merges.append(Merge(anon, contact, partition))
 
     def _apply_events(self, batch: SourceBatch, work: BatchWork) -> None:
         journey, role = self.journey, self.role
@@ -374,12 +338,19 @@ class Engine:
             batch.streams,
             batch.late_at,
         )
+        linker = self.linker
         for i, event in enumerate(events):
             ts = event.ts_ms
             position = positions.get(streams[i]) if positions else None
             if position is not None and position.covers(offsets[i], ts):
-                counters["replayed"] += 1
+                if linker.cross is None or linker.cross.owns(event.key):
+                    counters["replayed"] += 1  # by one part only: every part reads it
                 continue
+            route = "own" if event.anonymous_id is None else linker.route(work, event)
+            if route == "other":
+                continue  # another worker process's contact: that process applies it
+            if route == "adopted":
+                event = msgspec.structs.replace(event, key=work.adopted[event.key])
             # `role.model` is read each time: a loader may load a new model at a checkpoint.
             if role is not None and ts > role.model.checkpoint_ms:
                 checkpoint = role.model.next_checkpoint_ms(
@@ -388,10 +359,21 @@ class Engine:
                 if checkpoint is not None:
                     self._checkpoint(work, checkpoint)
             if self._guards.tombstoned and self._is_tombstoned(event):
-                counters["tombstoned"] += 1  # deleted on request: never recreated
+                if route != "out":  # the contact's process counts it
+                    counters["tombstoned"] += 1  # deleted on request: never recreated
                 continue
-            if event.anonymous_id is not None:
-                event = self._identify(work, event, batch.partition)
+            if route in ("out", "in"):
+                assert linker.cross is not None
+                token = linker.cross.token(event, streams[i], offsets[i])
+                if route == "out":
+                    linker.hand_off(work, event, batch.partition, token, journey)
+                    continue  # the contact is another process's: it applies the event
+                linker.take_handoff(work, event, token, journey)
+            elif route == "own" and event.anonymous_id is not None:
+                resolved = linker.identify(work, event, batch.partition, journey)
+                if resolved is None:
+                    continue  # resolves to another process's contact: that one applies it
+                event = resolved
             state = states[event.key]
             if is_duplicate(state, event):
                 counters["duplicates"] += 1
@@ -408,22 +390,6 @@ class Engine:
         return event.key in dead or (
             anonymous_id is not None and anonymous_key(anonymous_id) in dead
         )
-
-    def _identify(self, work: BatchWork, event: Event, partition: str) -> Event:
-        """The event, re-keyed to its contact when its anonymous key has an alias here;
-        an identify's merge done first."""
-        key = event.key
-        if event.contact_id is not None:
-            if merge_key(event.type, key, event.anonymous_id) is not None:
-                self._merge(work, event, partition)
-            return event
-        alias = work.aliases.get(key)
-        if alias is None:
-            return event
-        if alias.partition != partition:
-            work.counters["identity:alias_elsewhere"] += 1
-            return event
-        return msgspec.structs.replace(event, key=alias.contact)
 
     def _checkpoint(self, work: BatchWork, checkpoint_ms: int) -> None:
         """Fire every timer due before the checkpoint, then let the model learn.

@@ -87,7 +87,7 @@ class EngineFactory:
             store = ContactStore(
                 client, layout_for(client, self._config.prefix), self._config.state_ttl_s
             )
-            engine = self._local.engine = Engine(self._rules, store)
+            engine = self._local.engine = Engine(self._rules, store, part=self._config.part)
             self.engines.append(engine)
         return engine
 

@@ -14,12 +14,19 @@ conflict), so an alias, once read, never changes and can be cached.
 
 Traits (`pulse.traits`) merge too: the known contact's win, the anonymous one's fill
 the gaps, within the same bounds.
+
+Across worker processes (`--workers N`, `pulse.config.Part`) the anonymous id and
+the contact may belong to different parts: the anonymous id's part hands its state
+over in a `Handoff` record and the contact's part merges it (`pulse.handoff`);
+`part_takes` says which events a part reads for that.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import Counter
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -36,12 +43,15 @@ __all__ = [
     "MAX_TIMERS",
     "MERGE_TYPES",
     "Alias",
+    "Handoff",
     "anonymous_key",
     "decode_alias",
     "encode_alias",
+    "handoff_token",
     "is_anonymous",
     "merge_key",
     "merge_states",
+    "part_takes",
 ]
 
 MERGE_TYPES = frozenset({"identify", "signup", "alias", "login"})
@@ -59,6 +69,61 @@ class Alias(msgspec.Struct, frozen=True, gc=False):
 
     contact: str
     partition: str
+
+
+class Handoff(msgspec.Struct, frozen=True, gc=False):
+    """What an anonymous id's part hands the contact's part at an identify across parts.
+
+    `moved`: the anonymous state (`state`) moves into the contact; `linked`: the
+    link is made (or was already, to this contact) with no state to move; `conflict`:
+    the id was linked to another contact before (the first link wins).
+    """
+
+    outcome: Literal["moved", "linked", "conflict"]
+    state: ContactState | None = None
+
+
+class Owner(Protocol):
+    """What owns a share of the contacts (`pulse.config.Part`)."""
+
+    def owns(self, key: str) -> bool: ...
+
+
+def part_takes(part: Owner, event_type: str, key: str, contact_id: str | None,
+               anonymous_id: str | None) -> bool:  # fmt: skip
+    """Whether a worker process's part reads an event (else it only moves its watermark).
+
+    Its own contacts' events; every anonymous event (it may resolve to one of this
+    part's contacts, adopted at an identify); and an identify linking an anonymous id
+    of this part to another part's contact (this part hands the state over).
+
+    >>> from pulse.config import Part
+    >>> part_takes(Part(1, 2), "page_view", "c1", "c1", None)
+    True
+    >>> part_takes(Part(0, 2), "page_view", "c1", "c1", None)
+    False
+    >>> part_takes(Part(0, 2), "page_view", "anon:z", None, "z")
+    True
+    """
+    if part.owns(key):
+        return True
+    if anonymous_id is None:
+        return False
+    if contact_id is None:
+        return True
+    return event_type in MERGE_TYPES and part.owns(anonymous_key(anonymous_id))
+
+
+def handoff_token(contact: str, ts_ms: int, stream: str, offset: int) -> str:
+    """Names one identify's hand-off: every part reads the same input, so every part
+    names it alike (contact, event time and where it was read).
+
+    >>> token = handoff_token("c1", 5, "f", 0)
+    >>> token == handoff_token("c1", 5, "f", 0) != handoff_token("c1", 5, "f", 1)
+    True
+    """
+    text = f"{contact}\x1f{ts_ms}\x1f{stream}\x1f{offset}"
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
 
 
 def anonymous_key(anonymous_id: str) -> str:

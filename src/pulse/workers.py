@@ -16,8 +16,9 @@ others are stopped (SIGTERM: a clean shutdown) and the parent exits with the
 failed child's status. A stop signal to the parent is passed on to the children.
 
 The split is by contact key, so an anonymous id and the contact it identifies as
-may land in different parts: that merge is then counted, not done, exactly as
-across Kafka partitions (README, "Who may be messaged").
+may land in different parts: every part reads anonymous events and identifies too,
+and the anonymous id's part hands its state to the contact's part, which merges it
+as one process would (`pulse.handoff`).
 """
 
 from __future__ import annotations

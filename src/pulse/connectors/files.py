@@ -38,6 +38,7 @@ from pulse.config import Part
 from pulse.connectors.formats import FormatDecoder
 from pulse.errors import ConnectorError, EventError
 from pulse.events import Event, EventDecoder, Rejected
+from pulse.identity import part_takes
 from pulse.watermark import Watermark
 
 __all__ = [
@@ -141,7 +142,10 @@ class BatchBuilder:
         self.events_seen += 1
         if event.ts_ms < self.watermark.current_ms:
             self.events_behind += 1
-        if self.part is None or self.part.owns(event.key):
+        part = self.part
+        if part is None or part_takes(
+            part, event.type, event.key, event.contact_id, event.anonymous_id
+        ):
             self.watermark.hold(event, self.stream, offset)
         else:
             self.watermark.observe(event.ts_ms)

@@ -20,6 +20,7 @@ from pulse.config import Part
 from pulse.connectors.files import part_name
 from pulse.connectors.generator import GeneratorConfig, generate_events
 from pulse.events import Event
+from pulse.identity import part_takes
 from pulse.watermark import Watermark
 
 __all__ = ["GeneratedSource"]
@@ -42,7 +43,9 @@ class _GeneratedPartition(StatefulSourcePartition[SourceBatch, tuple[int, Waterm
         hold, stream, watermark = self._watermark.hold, self._source.stream, self._watermark
         part = self._source.part
         for sequence, event in enumerate(events, self._emitted):
-            if part is None or part.owns(event.key):
+            if part is None or part_takes(
+                part, event.type, event.key, event.contact_id, event.anonymous_id
+            ):
                 hold(event, stream, sequence)
             else:  # another part's contact: its time still moves the watermark
                 watermark.observe(event.ts_ms)

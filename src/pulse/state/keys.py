@@ -12,6 +12,13 @@ be found, exported and deleted together. Keys are built by `KeyLayout` only.
 `pulse:{c:anon:<id>}:alias` (string)
     The contact an anonymous id merged into (`contact`, a `\x1f`, the partition that
     linked them); written once, TTL as states.
+`pulse:{c:anon:<id>}:handoff:<token>` (string)
+    Worker processes: an anonymous id's state handed from its part to the part of
+    the contact an identify links it to (msgpack `pulse.identity.Handoff`; `token`:
+    `pulse.identity.handoff_token`); deleted when merged, TTL as states.
+`pulse:{c:anon:<id>}:adopted` (string)
+    Worker processes: the contact whose part took the anonymous id in (its later
+    events resolve there); TTL as states.
 `pulse:timers:{p:<partition>}` (sorted set)
     Per source partition: contact -> its next timer's due time (epoch ms).
 `pulse:triggers` (stream)
@@ -60,7 +67,7 @@ contacts, and one Lua call may only touch one slot, so the keys are grouped into
 contact key modulo 16:
 
 `pulse:{pulse:g<g>}:c:<contact>:s`, `pulse:{pulse:g<g>}:c:anon:<id>:alias`
-    The contact's state and alias, as above.
+    The contact's state and alias, as above (and `...:handoff:<token>`, `...:adopted`).
 `pulse:{pulse:g<g>}:timers:<partition>`
     The group's timer index per source partition.
 `pulse:{pulse:g<g>}:triggers`
@@ -181,6 +188,30 @@ class KeyLayout:
         'pulse:{c:anon:a1}:alias'
         """
         return self.contact(anonymous_key)[:-1] + "alias"
+
+    def handoff(self, anonymous_key: str, token: str) -> str:
+        """An identify's hand-off of an anonymous state between worker processes.
+
+        >>> KeyLayout().handoff("anon:a1", "7f")
+        'pulse:{c:anon:a1}:handoff:7f'
+        """
+        return self.contact(anonymous_key)[:-1] + "handoff:" + token
+
+    def handoff_glob(self, anonymous_key: str) -> str:
+        """A `SCAN MATCH` pattern for every hand-off of one anonymous key (offline readers).
+
+        >>> KeyLayout().handoff_glob("anon:a1")
+        'pulse:{c:anon:a1}:handoff:*'
+        """
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self.contact(anonymous_key)[:-1]) + "handoff:*"
+
+    def adopted(self, anonymous_key: str) -> str:
+        """The contact whose worker process took an anonymous id in.
+
+        >>> KeyLayout().adopted("anon:a1")
+        'pulse:{c:anon:a1}:adopted'
+        """
+        return self.contact(anonymous_key)[:-1] + "adopted"
 
     def contact_glob(self, suffix: str = "s") -> str:
         """A `SCAN MATCH` pattern for every contact key ending `:<suffix>` (offline readers).

@@ -27,6 +27,7 @@ __all__ = ["APPLY", "COMMIT", "PREPARE", "CommitPart"]
 #    sets = {{key, value}, ...}, incrs = {key, ...}, hashes = {{key, {{f, v}, ...}}, ...},
 #    lease = {key, owner, ms}, labels = {key, maxlen, {{writer, example}, ...}},
 #    merges = {{alias key, alias value, state key or '', timers key or '', member}, ...},
+#    expiring = {{key, value}, ...} (set with the state TTL), deletes = {key, ...},
 #    decided = {key, writer, value}}
 # where blob, json, value and example are argument indexes (A[i + off]).
 BODY = """
@@ -79,6 +80,8 @@ for _, m in ipairs(c.merges or {}) do
   if m[3] ~= '' then redis.call('DEL', m[3]) end
   if m[4] ~= '' then redis.call('ZREM', m[4], m[5]) end
 end
+for _, kv in ipairs(c.expiring or {}) do redis.call('SET', kv[1], A[kv[2] + off], 'EX', c.ttl) end
+for _, k in ipairs(c.deletes or {}) do redis.call('DEL', k) end
 if c.decided then redis.call('HSET', c.decided[1], c.decided[2], c.decided[3]) end
 return 'ok'
 """

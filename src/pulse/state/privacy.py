@@ -33,7 +33,7 @@ import redis
 
 from pulse import windows
 from pulse.contact import ContactState, decode_state
-from pulse.identity import decode_alias
+from pulse.identity import decode_alias, is_anonymous
 from pulse.state.keys import KeyLayout
 from pulse.state.outbox import iter_triggers
 from pulse.state.seam import translate
@@ -93,6 +93,7 @@ class Privacy:
         return {
             "contact": contact,
             "aliases": aliases,
+            "adopted": self._adopted(aliases),
             "states": {k: _decoded(s) for k, s in states.items()},
             "traits": {k: _traits(s) for k, s in states.items()},
             "timers": {
@@ -118,7 +119,9 @@ class Privacy:
             keys.append(key)
         layout = self.layout
         state_keys = [layout.contact(k) for k in keys]
+        # An alias, and with worker processes its adoption and any hand-off not taken.
         alias_keys = [layout.alias(k) for k in keys]
+        alias_keys += [layout.adopted(k) for k in keys] + self._handoffs(keys)
         timer_entries = self._indexed_timers(keys)
         by_stream: dict[str, list[bytes]] = {}
         for stream, entry_id, _ in self._triggers(keys):
@@ -135,10 +138,10 @@ class Privacy:
                 pipe.xdel(stream, *ids)
             pipe.sadd(self.tombstones, *tombstones)
             replies = [int(n) for n in pipe.execute()]
-        n, m = len(keys), len(timer_entries)
-        states, alias_count = sum(replies[:n]), sum(replies[n : 2 * n])
-        timers = sum(replies[2 * n : 2 * n + m])
-        triggers = sum(replies[2 * n + m : -1])
+        n, a, m = len(keys), len(alias_keys), len(timer_entries)
+        states, alias_count = sum(replies[:n]), sum(replies[n : n + a])
+        timers = sum(replies[n + a : n + a + m])
+        triggers = sum(replies[n + a + m : -1])
         return {
             "contact": contact,
             "ids": keys,
@@ -173,6 +176,26 @@ class Privacy:
                 for name, raw in zip(chunk, pipe.execute(), strict=True):
                     if raw is not None and decode_alias(raw).contact == contact:
                         yield self.layout.contact_of(name.decode(), "alias")
+
+    def _adopted(self, aliases: list[str]) -> dict[str, str]:
+        """Of the anonymous keys, those another worker process adopted -> the contact."""
+        with translate(f"reading adoptions under `{self.layout.prefix}` failed"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in aliases:
+                pipe.get(self.layout.adopted(key))
+            replies = pipe.execute() if aliases else []
+        return {k: raw.decode() for k, raw in zip(aliases, replies, strict=True) if raw}
+
+    def _handoffs(self, keys: Collection[str]) -> list[str]:
+        """Identity hand-offs between worker processes not taken yet (`pulse.handoff`):
+        rare and short-lived, found with one `SCAN` per anonymous key."""
+        found: list[str] = []
+        with translate(f"scanning identity hand-offs under `{self.layout.prefix}` failed"):
+            for key in keys:
+                if is_anonymous(key):
+                    pattern = self.layout.handoff_glob(key)
+                    found += [n.decode() for n in self.client.scan_iter(match=pattern)]
+        return found
 
     def _state(self, key: str) -> ContactState | None:
         with translate(f"reading the state of `{key}` failed"):

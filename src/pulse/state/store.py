@@ -25,9 +25,11 @@ from pulse.batch import StreamPosition
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.identity import Alias, decode_alias, encode_alias
+from pulse.state.handoffs import Adoption, CrossReads, HandoffOut, encode_handoff
 from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
 from pulse.state.lua import APPLY, COMMIT, PREPARE, CommitPart
 from pulse.state.models import ModelRegistry
+from pulse.state.reads import queue_mget
 from pulse.state.seam import call, execute
 from pulse.triggers import Trigger, encode_trigger
 
@@ -109,16 +111,20 @@ class ContactStore(ModelRegistry):
         skip: Collection[str] = (),
         streams: Collection[str] = (),
         aliases: Collection[str] = (),
+        cross: CrossReads | None = None,
     ) -> tuple[
         dict[str, ContactState], dict[str, list[str]], dict[str, StreamPosition], dict[str, Alias]
     ]:
         """`load`, plus the aliases of the anonymous keys `aliases` (those that have one),
-        read in the same round trip."""
+        read in the same round trip; and, for worker processes, the `cross` reads
+        (adoptions and hand-offs), filled in place."""
         aliases = list(aliases)
         layout = self.layout
         pipe = self.client.pipeline(transaction=False)
-        alias_reads = _queue_mget(pipe, layout, aliases, layout.alias)
-        state_reads = _queue_mget(pipe, layout, keys, layout.contact)
+        if cross is not None:
+            cross.queue(pipe, layout)
+        alias_reads = queue_mget(pipe, layout, aliases, layout.alias)
+        state_reads = queue_mget(pipe, layout, keys, layout.contact)
         timer_reads = [
             (partition, index)
             for partition, watermark_ms in due_before.items()
@@ -135,6 +141,8 @@ class ContactStore(ModelRegistry):
             for stream, raw in zip(streams, raw_positions, strict=True)
             if raw is not None
         }
+        if cross is not None:
+            cross.take(replies)
         raw_aliases = alias_reads.take(replies)
         found = {
             k: decode_alias(raw)
@@ -152,7 +160,7 @@ class ContactStore(ModelRegistry):
         if missing:
             missing = list(dict.fromkeys(missing))
             pipe = self.client.pipeline(transaction=False)
-            reads = _queue_mget(pipe, layout, missing, layout.contact)
+            reads = queue_mget(pipe, layout, missing, layout.contact)
             raw_states = reads.take(execute(pipe))
             states.update(
                 {k: self._decode(k, raw) for k, raw in zip(missing, raw_states, strict=True)}
@@ -181,6 +189,8 @@ class ContactStore(ModelRegistry):
         positions: Mapping[str, tuple[StreamPosition | None, StreamPosition]] | None = None,
         next_due: Mapping[str, int] | None = None,
         merges: Iterable[Merge] = (),
+        handoffs: Iterable[HandoffOut] = (),
+        adoptions: Iterable[Adoption] = (),
     ) -> bool:
         """Write a batch atomically: states, timer index, triggers, counters, model, positions.
 
@@ -189,7 +199,9 @@ class ContactStore(ModelRegistry):
         `positions` moves each source stream from the position this process last
         saw (`None`: none yet) to the batch's; `next_due`, when given, holds every
         state's next timer (absent: none), saving the store from working it out;
-        `merges` writes aliases (first link wins) and deletes merged anonymous states.
+        `merges` writes aliases (first link wins) and deletes merged anonymous states;
+        `handoffs` and `adoptions` write and take identity hand-offs between worker
+        processes (`pulse.handoff`).
         Returns False when Redis had already applied this very commit (a retry after
         a lost reply): nothing is written twice.
         Raises `StateError` when Redis lost its data under the run, or another
@@ -255,6 +267,23 @@ class ContactStore(ModelRegistry):
                     m.anonymous_key,
                 ]
             )
+        for out in handoffs:
+            into = part(out.anonymous_key)
+            into.commit.setdefault("expiring", []).append(
+                [
+                    layout.handoff(out.anonymous_key, out.token),
+                    into.blob(encode_handoff(out.handoff)),
+                ]
+            )
+        for taken in adoptions:
+            into = part(taken.anonymous_key)
+            into.commit.setdefault("deletes", []).append(
+                layout.handoff(taken.anonymous_key, taken.token)
+            )
+            if taken.contact:
+                into.commit.setdefault("expiring", []).append(
+                    [layout.adopted(taken.anonymous_key), into.blob(taken.contact)]
+                )
         for into in (meta, *groups.values()):
             into.commit["ttl"] = self.state_ttl_s
         self._add_model(meta, model, is_new_version, shipping)
@@ -378,47 +407,6 @@ def _queue_eval(pipe: Any, script: str, key: str, *args: bytes | str) -> None:
     """Queue a script on one key's slot (a cluster pipeline has no `eval` method, but
     routes the command by its key)."""
     pipe.execute_command("EVAL", script, 1, key, *args)
-
-
-class _Reads:
-    """Where one `_queue_mget`'s replies lie in a pipeline's: taken off its front."""
-
-    __slots__ = ("order", "sizes")
-
-    def __init__(self, sizes: list[int], order: list[int]) -> None:
-        self.sizes, self.order = sizes, order
-
-    def take(self, replies: list[Any]) -> list[Any]:
-        """The values, in the order the keys were asked for; removed from `replies`."""
-        values: list[Any] = []
-        for _ in self.sizes:
-            values.extend(replies.pop(0))
-        if not self.order:
-            return values
-        ordered: list[Any] = [None] * len(values)
-        for value, index in zip(values, self.order, strict=True):
-            ordered[index] = value
-        return ordered
-
-
-def _queue_mget(pipe: Any, layout: KeyLayout, keys: list[str], name: Any) -> _Reads:
-    """Queue the reads of `name(key)` for `keys`: one `MGET`, or one per key group on a
-    Redis Cluster (an `MGET` must stay in one slot)."""
-    if not keys:
-        return _Reads([], [])
-    if not layout.groups:
-        pipe.mget([name(k) for k in keys])
-        return _Reads([len(keys)], [])
-    by_group: dict[int, list[int]] = {}
-    for index, key in enumerate(keys):
-        by_group.setdefault(layout.group(key), []).append(index)
-    order: list[int] = []
-    sizes: list[int] = []
-    for indexes in by_group.values():
-        pipe.execute_command("MGET", *(name(keys[i]) for i in indexes))
-        order.extend(indexes)
-        sizes.append(len(indexes))
-    return _Reads(sizes, order)
 
 
 def _due(key: str, state: ContactState, next_due: Mapping[str, int] | None) -> int:
