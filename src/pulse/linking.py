@@ -115,12 +115,12 @@ class Linker:
     ) -> list[str]:
         """Worker processes: note which of other parts' anonymous keys this process
         adopted; returns the contacts they resolve to that are not loaded yet."""
-        assert work.cross is not None
+        assert work.cross is not None and self.cross is not None
         read, targets = work.cross.adopted, []
         for key, partition in foreign.items():
             contact = read.get(key) or self.adopted.get(key)
-            if contact is None:
-                continue
+            if contact is None or not self.cross.owns(contact):
+                continue  # not adopted, or by a third part (it applies them)
             work.adopted[key] = contact
             if contact not in partitions:
                 partitions[contact] = partition

@@ -13,6 +13,7 @@ from pulse.config import GeneratorConfig, Part
 from pulse.connectors.files import JsonlSource
 from pulse.connectors.generated import GeneratedSource
 from pulse.events import EventDecoder
+from pulse.identity import part_takes
 
 T0 = 1_767_607_200_000  # 2026-01-05T10:00:00Z
 LATENESS_MS = 60_000
@@ -119,10 +120,22 @@ def test_parts_of_the_generator_split_its_stream_by_contact() -> None:
     ]
     keyed = [{(e.event_id, e.key) for b in batches for e in b.events} for batches in parts]
     assert all(keyed)
-    assert set().union(*keyed) == {(e.event_id, e.key) for b in whole for e in b.events}
-    assert sum(len(k) for k in keyed) == config.events
+    everything = [e for b in whole for e in b.events]
+    assert set().union(*keyed) == {(e.event_id, e.key) for e in everything}
+    # Each event is read by its contact's part; anonymous events and identifies across
+    # parts also by the parts that may resolve or hand them over (`part_takes`).
+    owned = [{(e.event_id, e.key) for e in everything if Part(i, 3).owns(e.key)} for i in range(3)]
+    assert sum(len(k) for k in owned) == config.events
+    assert any(len(k) > len(o) for k, o in zip(keyed, owned, strict=True)), "no anonymous event"
     for index, batches in enumerate(parts):
-        assert all(Part(index, 3).owns(key) for _, key in keyed[index])
+        part = Part(index, 3)
+        taken = {
+            (e.event_id, e.key)
+            for e in everything
+            if part_takes(part, e.type, e.key, e.contact_id, e.anonymous_id)
+        }
+        assert keyed[index] == taken
+        assert owned[index] <= keyed[index]
         assert [b.watermark_ms for b in batches] == [b.watermark_ms for b in whole]
         assert {b.partition for b in batches} == {f"generator/{index}-of-3"}
     streams = {s for batches in parts for b in batches for s in b.read_to}

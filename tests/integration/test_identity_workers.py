@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import pytest
 import redis
 from replay_tools import contact_states
 
@@ -140,28 +141,30 @@ def _visitors(seed: int, count: int) -> list[dict[str, Any]]:
     return events
 
 
-def test_visitors_identifying_across_2_processes_end_as_with_1(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+@pytest.mark.parametrize("workers", [2, 3])
+def test_visitors_identifying_across_processes_end_as_with_1(
+    workers: int, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
+    visitors = _visitors(5, 400)
     events = tmp_path / "visitors.jsonl"
-    events.write_bytes(b"\n".join(orjson.dumps(e) for e in _visitors(5, 400)) + b"\n")
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in visitors) + b"\n")
     _replay(redis_url, events, "vis1", 1, tmp_path)
-    _replay(redis_url, events, "vis2", 2, tmp_path)
+    _replay(redis_url, events, "visn", workers, tmp_path)
 
-    one, two = _outcome(redis_client, "vis1"), _outcome(redis_client, "vis2")
+    one, many = _outcome(redis_client, "vis1"), _outcome(redis_client, "visn")
     assert one["stats"]["identity:merged"] > 100, "the mix has too few merges to compare"
     assert one["stats"].get("identity:alias_conflict"), "the mix has no conflicting identify"
-    part = Part(0, 2)
+    part = Part(0, workers)
     crossing = sum(
-        part.owns("anon:" + e["anonymous_id"]) != part.owns(e["contact_id"])
-        for e in _visitors(5, 400)
+        part.owner("anon:" + e["anonymous_id"]) != part.owner(e["contact_id"])
+        for e in visitors
         if e["type"] == "identify"
     )
-    assert crossing > 50, "too few identifies cross the two parts"
-    assert two["triggers"] == one["triggers"]
-    assert two["stats"] == one["stats"]
-    assert two["states"] == one["states"]
-    assert not list(redis_client.scan_iter(match="vis2:*handoff*"))
+    assert crossing > 50, "too few identifies cross the parts"
+    assert many["triggers"] == one["triggers"]
+    assert many["stats"] == one["stats"]
+    assert many["states"] == one["states"]
+    assert not list(redis_client.scan_iter(match="visn:*handoff*")), "a hand-off not taken"
 
 
 def _outcome(client: redis.Redis, prefix: str) -> dict[str, Any]:
