@@ -46,7 +46,7 @@ class BatchWork:
         self.adopted: dict[str, str] = {}
         """Other parts' anonymous keys this process adopted -> their contact."""
         self.handoffs_out: list[HandoffOut] = []
-        """Hand-offs made and not written yet (with the commit, or before a wait)."""
+        """Hand-offs made in this batch (written at once, `PartIdentity.send`)."""
         self.adoptions: list[Adoption] = []
         """Hand-offs taken: deleted, and their adoption written, at commit."""
 

@@ -164,7 +164,6 @@ class Engine:
             or +work.counters
             or positions
             or model is not None
-            or work.handoffs_out
             or work.adoptions
         ):
             started_s = time.perf_counter()
@@ -180,7 +179,6 @@ class Engine:
                 positions=positions,
                 next_due=work.next_due,  # current: the batch ended with `_fire_due`
                 merges=work.merges,
-                handoffs=work.handoffs_out,
                 adoptions=work.adoptions,
             )
             self.last_commit_s = time.perf_counter() - started_s

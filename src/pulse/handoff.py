@@ -6,10 +6,10 @@ With `--workers N` every process reads the whole input and keeps its part's cont
 another, B, is read by both, at the same place in the same event-time order:
 
 - A applies the anonymous id's events up to the identify, fires its timers due
-  before it (as one process would before merging), writes the alias and deletes the
-  anonymous state with its batch commit, and hands the state over: a `Handoff`
-  record named by the identify (`pulse.identity.handoff_token`), written with that
-  commit, or ahead of it when A must wait itself.
+  before it (as one process would before merging), hands the state over, and writes
+  the alias and deletes the anonymous state with its batch commit. The `Handoff`
+  record, named by the identify (`pulse.identity.handoff_token`), is written at once,
+  when A reaches the identify, ahead of that commit: B may be waiting for it.
 - B, at the same identify, takes the record (read with the batch's states or, when
   A is behind, waited for), merges the state into the contact exactly as one process
   would, and with its commit deletes the record and writes the adoption
@@ -20,11 +20,13 @@ another, B, is read by both, at the same place in the same event-time order:
   names another part's contact, the other parts drop them.
 
 No deadlock: every part releases events in the same order (same input, same
-watermark), a part waits only at an identify and only after writing every hand-off
-it made before it, so the part it waits for reaches that identify without waiting
-on anything later. Nothing is dropped when a process stops: the hand-off is written
-no later than the commit that deletes the state, and merged once (the commit that
-merges it deletes it and moves the positions past the identify).
+watermark), and writes each hand-off as it reaches its identify, so a part waiting
+at an identify waits for the other to reach it, and anything that one may wait for
+lies before it, already written. Nothing is dropped when a process stops: the
+hand-off is written before the commit that deletes the state, and merged once (the
+commit that merges it deletes it and moves the positions past the identify). A part
+that stops between the two writes it again when it restarts; one taken already stays
+until its TTL.
 """
 
 from __future__ import annotations
@@ -83,17 +85,14 @@ class PartIdentity:
         shared = stream.removesuffix("@" + self.part.name)
         return handoff_token(event.key, event.ts_ms, shared, offset)
 
-    def wait(
-        self, anonymous: str, token: str, event: Event, flush: list[HandoffOut]
-    ) -> Handoff | None:
-        """Wait for the hand-off of an identify another part is yet to reach.
-
-        `flush` (hand-offs this process made earlier in the batch) is written first:
-        the other process may be waiting for one of them.
-        """
+    def send(self, out: HandoffOut) -> None:
+        """Write a hand-off at once: the contact's process may be waiting for it."""
         store = self.store
-        if flush:
-            write_handoffs(store.client, store.layout, flush, store.state_ttl_s)
+        write_handoffs(store.client, store.layout, [out], store.state_ttl_s)
+
+    def wait(self, anonymous: str, token: str, event: Event) -> Handoff | None:
+        """Wait for the hand-off of an identify another part is yet to reach."""
+        store = self.store
         started = time.monotonic()
         delay, next_log = _POLL_FIRST_S, started + _LOG_EVERY_S
         while True:

@@ -184,7 +184,7 @@ class Linker:
         alias = work.aliases.get(anon)
         if alias is not None:
             outcome = Handoff("linked" if alias.contact == contact else "conflict")
-            work.handoffs_out.append(HandoffOut(anon, token, outcome))
+            self._send(work, HandoffOut(anon, token, outcome))
             return
         target = self.cross.part.partition_of(contact, partition)
         work.aliases[anon] = Alias(contact, target)
@@ -193,11 +193,19 @@ class Linker:
             journey.fire_due(state, anon, event.ts_ms, work.fired)  # as one process would
             _drop_merged(work, anon)
             work.merges.append(Merge(anon, contact, target, home=partition))
-            work.handoffs_out.append(HandoffOut(anon, token, Handoff("moved", state)))
+            self._send(work, HandoffOut(anon, token, Handoff("moved", state)))
             return
         _note_elsewhere(work, anon, contact, partition, state)
         work.merges.append(Merge(anon, contact, target))
-        work.handoffs_out.append(HandoffOut(anon, token, Handoff("linked")))
+        self._send(work, HandoffOut(anon, token, Handoff("linked")))
+
+    def _send(self, work: BatchWork, out: HandoffOut) -> None:
+        """Write a hand-off at once, not with the commit: the contact's process may be
+        at this identify already, waiting for it (before the commit that deletes the
+        state, so a crash loses nothing)."""
+        assert self.cross is not None
+        self.cross.send(out)
+        work.handoffs_out.append(out)
 
     def take_handoff(self, work: BatchWork, event: Event, token: str, journey: Journey) -> None:
         """An identify bringing another part's anonymous id to this part's contact: merge
@@ -209,8 +217,7 @@ class Linker:
             return  # the same identify twice on one line: taken once
         handoff = work.cross.handoffs.get((anon, token))
         if handoff is None:
-            handoff = self.cross.wait(anon, token, event, work.handoffs_out)
-            work.handoffs_out = []  # written before waiting: the other may wait for them
+            handoff = self.cross.wait(anon, token, event)
             if handoff is None:
                 counters["identity:handoff_missing"] += 1
                 return

@@ -3,10 +3,11 @@
 An identify whose anonymous id belongs to one worker process's part and whose
 contact to another's (`pulse.handoff`) is written here as two records in the
 anonymous id's slot: the `Handoff` (`KeyLayout.handoff`), which the anonymous id's
-part writes with its batch commit (or ahead of it, `write_handoffs`, when it must
-wait itself), and the adoption (`KeyLayout.adopted`), which the contact's part
-writes with the commit that merges the hand-off and deletes it. Records are msgpack
-read into typed structs: nothing read is unpickled or evaluated.
+part writes as it reaches the identify (`write_handoffs`, ahead of its batch
+commit: the contact's part may be waiting for it), and the adoption
+(`KeyLayout.adopted`), which the contact's part writes with the commit that merges
+the hand-off and deletes it. Records are msgpack read into typed structs: nothing
+read is unpickled or evaluated.
 """
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ def decode_handoff(raw: bytes, key: str = "") -> Handoff:
 def write_handoffs(
     client: Any, layout: KeyLayout, handoffs: Iterable[HandoffOut], ttl_s: int
 ) -> None:
-    """Write hand-offs now, ahead of the batch commit (this process is about to wait for
-    another's: what it made before must be readable first)."""
+    """Write hand-offs now, ahead of the batch commit (another process may be waiting)."""
     pipe = client.pipeline(transaction=False)
     for out in handoffs:
         key = layout.handoff(out.anonymous_key, out.token)

@@ -25,7 +25,7 @@ from pulse.batch import StreamPosition
 from pulse.contact import ContactState, decode_state, encode_state
 from pulse.errors import StateError
 from pulse.identity import Alias, decode_alias, encode_alias
-from pulse.state.handoffs import Adoption, CrossReads, HandoffOut, encode_handoff
+from pulse.state.handoffs import Adoption, CrossReads
 from pulse.state.keys import DEFAULT_STATE_TTL_S, TRIGGER_STREAM_MAXLEN, KeyLayout
 from pulse.state.lua import APPLY, COMMIT, PREPARE, CommitPart
 from pulse.state.models import ModelRegistry
@@ -189,7 +189,6 @@ class ContactStore(ModelRegistry):
         positions: Mapping[str, tuple[StreamPosition | None, StreamPosition]] | None = None,
         next_due: Mapping[str, int] | None = None,
         merges: Iterable[Merge] = (),
-        handoffs: Iterable[HandoffOut] = (),
         adoptions: Iterable[Adoption] = (),
     ) -> bool:
         """Write a batch atomically: states, timer index, triggers, counters, model, positions.
@@ -200,8 +199,7 @@ class ContactStore(ModelRegistry):
         saw (`None`: none yet) to the batch's; `next_due`, when given, holds every
         state's next timer (absent: none), saving the store from working it out;
         `merges` writes aliases (first link wins) and deletes merged anonymous states;
-        `handoffs` and `adoptions` write and take identity hand-offs between worker
-        processes (`pulse.handoff`).
+        `adoptions` take identity hand-offs between worker processes (`pulse.handoff`).
         Returns False when Redis had already applied this very commit (a retry after
         a lost reply): nothing is written twice.
         Raises `StateError` when Redis lost its data under the run, or another
@@ -265,14 +263,6 @@ class ContactStore(ModelRegistry):
                     layout.contact(m.anonymous_key) if m.home else "",
                     layout.timers(m.home, group) if m.home else "",
                     m.anonymous_key,
-                ]
-            )
-        for out in handoffs:
-            into = part(out.anonymous_key)
-            into.commit.setdefault("expiring", []).append(
-                [
-                    layout.handoff(out.anonymous_key, out.token),
-                    into.blob(encode_handoff(out.handoff)),
                 ]
             )
         for taken in adoptions:
