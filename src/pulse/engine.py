@@ -258,11 +258,15 @@ class Engine:
         linker, cross = self.linker, self.linker.cross
         foreign: dict[str, str] = {}  # other parts' anonymous keys (adopted here?)
         handoffs: list[tuple[str, str]] = []  # identifies bringing another part's id here
+        guarded: list[str] = []  # ids read here that another part may apply
         for batch in batches:
             partition = batch.partition
             for i, event in enumerate(batch.events):
                 key = event.key
                 if cross is not None and event.anonymous_id is not None:
+                    # Both ids' tombstones, whichever part applies it: every part that
+                    # reads the event must skip it alike (a hand-off never waited for).
+                    guarded.extend((key, anonymous_key(event.anonymous_id)))
                     route = linker.route(work, event)
                     if route in ("other", "adopted"):
                         foreign.setdefault(key, partition)
@@ -313,7 +317,9 @@ class Engine:
         for partition, contacts in due.items():
             for key in contacts:
                 partitions.setdefault(key, partition)
-        self._guards = batch_guards(self.store.client, self.store.layout, [*partitions, *anonymous])
+        self._guards = batch_guards(
+            self.store.client, self.store.layout, [*partitions, *anonymous, *guarded]
+        )
         guardrails.SUPPRESSED.set(self._guards.suppressed)
         for key in partitions:
             if key not in states:

@@ -79,6 +79,26 @@ def test_a_cross_process_identify_moves_the_cart_to_the_contact(
     assert "identity:handoff_missing" not in stats
 
 
+@pytest.mark.parametrize("deleted", [CONTACT, "anon:" + ANONYMOUS])
+def test_an_identify_across_processes_of_a_deleted_person_is_skipped_as_by_1(
+    deleted: str, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(orjson.dumps(e) for e in EVENTS) + b"\n")
+    outcomes = []
+    for workers in (1, 2):
+        prefix = f"xdel{workers}"
+        _privacy(redis_url, "delete", deleted, prefix)  # a tombstone, before any event
+        _replay(redis_url, events, prefix, workers, tmp_path)
+        outcomes.append(_outcome(redis_client, prefix))
+
+    one, two = outcomes
+    assert one["stats"]["tombstoned"] >= 1
+    assert "identity:handoff_missing" not in two["stats"], "waited for a hand-off never made"
+    assert two == one
+    assert not list(redis_client.scan_iter(match="xdel2:*handoff*")), "a hand-off not taken"
+
+
 def test_privacy_export_and_delete_cover_the_adoption(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
